@@ -1,0 +1,182 @@
+"""Settings, read from the environment (and an optional ``.env``) with pydantic-settings.
+
+Nothing here performs I/O at import time. ``load_settings()`` turns validation failures
+into one plain line per problem, naming the environment variable, so that start-up can
+stop with a message an operator can act on.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+#: Local defaults shared by ``dexbot simulate`` and the bot when no Cloudflare credentials
+#: are configured, so the two agree with no further configuration.
+LOCAL_SIM_TOKEN = "dexbot-local-token"
+LOCAL_SIM_ACCOUNT = "0123456789abcdef0123456789abcdef"
+CLOUDFLARE_API_URL = "https://api.cloudflare.com/client/v4"
+
+_SLACK_PRINCIPAL = re.compile(r"^[UWS][A-Z0-9]{2,}$")
+
+Mode = Literal["serve", "socket", "worker", "shell", "migrate", "simulate"]
+
+
+class SettingsError(Exception):
+    """Start-up configuration is missing or malformed; ``problems`` holds one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _split_ids(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every knob dexbot has. Environment variable names are the field names in capitals."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # Slack
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    # Cloudflare
+    cloudflare_api_url: str = CLOUDFLARE_API_URL
+    cloudflare_api_token: SecretStr | None = None
+    cloudflare_account_id: str | None = None
+    cloudflare_rate_limit: int = Field(1200, ge=1)
+    cloudflare_rate_window_seconds: float = Field(300.0, gt=0)
+    cloudflare_timeout_seconds: float = Field(30.0, gt=0)
+
+    # Store
+    database_url: str = "sqlite+aiosqlite:///dexbot.db"
+    dexbot_auto_migrate: bool = True
+
+    # Who may do what
+    dex_requesters: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    dex_approvers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    dex_read_open: bool = False
+    dex_allow_self_approval: bool = False
+    dex_approval_channel: str | None = None
+    dex_approval_ttl_seconds: int = Field(1800, ge=60)
+    dex_require_reason: bool = True
+    dex_user_cache_ttl_seconds: int = Field(600, ge=0)
+
+    # Capture limits (Cloudflare's documented limits today; settings, not code)
+    dex_pcap_max_minutes: int = Field(10, ge=1)
+    dex_pcap_default_minutes: int = Field(5, ge=1)
+    dex_pcap_max_size_mb: int = Field(50, ge=1)
+    dex_pcap_max_snaplen: int = Field(1500, ge=1)
+    dex_device_recent_minutes: int = Field(60, ge=1)
+
+    # Worker
+    dex_poll_interval_seconds: float = Field(15.0, gt=0)
+    dex_poll_budget_share: float = Field(0.5, gt=0, le=1)
+    dex_artifact_max_bytes: int = Field(1_000_000_000, ge=1)
+    dex_artifact_dir: str | None = None
+
+    # Runners
+    health_host: str = "127.0.0.1"
+    health_port: int = Field(3001, ge=0, le=65535)
+    log_level: str = "INFO"
+
+    @field_validator("dex_requesters", "dex_approvers", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return _split_ids(value)
+
+    @field_validator("dex_requesters", "dex_approvers")
+    @classmethod
+    def _ids(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not _SLACK_PRINCIPAL.match(v)]
+        if bad:
+            raise ValueError(
+                f"{', '.join(bad)}: expected Slack user IDs (U…/W…) or user-group IDs (S…)"
+            )
+        return value
+
+    @field_validator("cloudflare_account_id")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[0-9a-fA-F]{32}", value):
+            raise ValueError("expected the 32-character hexadecimal account ID")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _db(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("use sqlite+aiosqlite:///FILE or postgresql+asyncpg://…")
+        return value
+
+    # -- derived ---------------------------------------------------------------
+
+    @property
+    def uses_simulator_defaults(self) -> bool:
+        """True when no Cloudflare token is configured: the local simulator's credentials apply."""
+        return self.cloudflare_api_token is None
+
+    def cloudflare_token(self) -> str:
+        """The Cloudflare API token, or the local simulator's when none is configured."""
+        token = self.cloudflare_api_token
+        return token.get_secret_value() if token is not None else LOCAL_SIM_TOKEN
+
+    def cloudflare_account(self) -> str:
+        """The Cloudflare account ID, or the local simulator's when none is configured."""
+        return self.cloudflare_account_id or LOCAL_SIM_ACCOUNT
+
+    def check_for(self, mode: Mode) -> list[str]:
+        """Problems that stop ``mode`` from starting, one line each naming the variable."""
+        problems: list[str] = []
+
+        def need(value: object, name: str, why: str) -> None:
+            if value is None or (isinstance(value, SecretStr) and not value.get_secret_value()):
+                problems.append(f"{name} is not set: {why}")
+
+        if mode in ("serve", "socket"):
+            need(self.slack_bot_token, "SLACK_BOT_TOKEN", "the bot token (xoxb-…) from OAuth")
+            need(self.cloudflare_api_token, "CLOUDFLARE_API_TOKEN", "a token with DEX Write")
+            need(self.cloudflare_account_id, "CLOUDFLARE_ACCOUNT_ID", "the Cloudflare account")
+            if not self.dex_requesters:
+                problems.append(
+                    "DEX_REQUESTERS is empty: list the Slack user or group IDs allowed to use /dex"
+                )
+        if mode == "serve":
+            need(self.slack_signing_secret, "SLACK_SIGNING_SECRET", "from Basic Information")
+        if mode == "socket":
+            need(self.slack_app_token, "SLACK_APP_TOKEN", "an app-level token (xapp-…)")
+        if mode == "worker":
+            need(self.slack_bot_token, "SLACK_BOT_TOKEN", "the worker posts into threads")
+            need(self.cloudflare_api_token, "CLOUDFLARE_API_TOKEN", "a token with DEX Write")
+            need(self.cloudflare_account_id, "CLOUDFLARE_ACCOUNT_ID", "the Cloudflare account")
+        for name, secret, prefix in (
+            ("SLACK_BOT_TOKEN", self.slack_bot_token, "xox"),
+            ("SLACK_APP_TOKEN", self.slack_app_token, "xapp-"),
+        ):
+            if secret is not None and not secret.get_secret_value().startswith(prefix):
+                problems.append(f"{name} does not look like a Slack token (expected {prefix}…)")
+        return problems
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; on failure raise ``SettingsError`` with one line per bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = str(err["loc"][0]).upper() if err["loc"] else "settings"
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{name}: {msg}")
+        raise SettingsError(problems) from None
