@@ -1,0 +1,6 @@
+"""Shared fixtures live in tests/plugins/, one module per stand-in, registered here."""
+
+pytest_plugins = [
+    "tests.plugins.dexsim",
+    "tests.plugins.slack",
+]

@@ -1,0 +1,1 @@
+"""Fixtures for the DEX simulator (filled in by the simulator work)."""
