@@ -3,4 +3,5 @@
 pytest_plugins = [
     "tests.plugins.dexsim",
     "tests.plugins.slack",
+    "tests.plugins.db",
 ]

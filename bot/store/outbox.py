@@ -1,0 +1,171 @@
+"""The Slack outbox: side effects (thread posts, card edits, uploads) keyed for exactly-once.
+
+A row is inserted in the same transaction as the change that causes it. A deliverer claims due
+rows with a guarded UPDATE that takes a lease, performs the effect, and marks the row done. A
+row found ``sending`` with an expired lease was interrupted mid-flight: the deliverer checks
+Slack before repeating it (see ``bot.worker.deliver``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.store.tables import OutboxRow
+
+PENDING, SENDING, DONE, FAILED = "pending", "sending", "done", "failed"
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """A claimed side effect. ``interrupted`` means an earlier attempt may have reached Slack."""
+
+    key: str
+    request_id: str
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    interrupted: bool
+    result: dict[str, Any] | None
+
+
+def enqueue(
+    s: AsyncSession,
+    *,
+    key: str,
+    request_id: str,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Add an effect in the caller's transaction. A duplicate key aborts that transaction."""
+    s.add(
+        OutboxRow(
+            key=key,
+            request_id=request_id,
+            kind=kind,
+            payload=payload,
+            state=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+
+
+class Outbox:
+    """Claiming and settling outbox rows."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], owner: str) -> None:
+        self.sessions = sessions
+        self.owner = owner
+
+    async def due(self, now: datetime, limit: int = 50) -> list[str]:
+        """Keys that are ready: pending and due, or sending with an expired lease."""
+        async with self.sessions() as s:
+            rows = await s.scalars(
+                select(OutboxRow.key)
+                .where(
+                    or_(
+                        (OutboxRow.state == PENDING) & (OutboxRow.next_attempt_at <= now),
+                        (OutboxRow.state == SENDING) & (OutboxRow.lease_until < now),
+                    )
+                )
+                .order_by(OutboxRow.created_at, OutboxRow.key)
+                .limit(limit)
+            )
+            return list(rows.all())
+
+    async def claim(self, key: str, now: datetime, lease: timedelta) -> OutboxItem | None:
+        """Take the lease on one row; None when someone else holds it or it is settled."""
+        async with self.sessions() as s, s.begin():
+            row = await s.get(OutboxRow, key, populate_existing=True)
+            if row is None:
+                return None
+            was_sending = row.state == SENDING
+            result = await s.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.key == key,
+                    or_(
+                        (OutboxRow.state == PENDING) & (OutboxRow.next_attempt_at <= now),
+                        (OutboxRow.state == SENDING) & (OutboxRow.lease_until < now),
+                    ),
+                )
+                .values(
+                    state=SENDING,
+                    lease_owner=self.owner,
+                    lease_until=now + lease,
+                    attempts=OutboxRow.attempts + 1,
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            return OutboxItem(
+                key=row.key,
+                request_id=row.request_id,
+                kind=row.kind,
+                payload=dict(row.payload),
+                attempts=row.attempts + 1,
+                interrupted=was_sending,
+                result=dict(row.result) if row.result else None,
+            )
+
+    async def note(self, key: str, result: dict[str, Any]) -> None:
+        """Save progress of a multi-step effect (e.g. an upload's file id) while holding it."""
+        await self._settle(key, SENDING, result=result, keep_lease=True)
+
+    async def done(self, key: str, now: datetime, result: dict[str, Any] | None = None) -> bool:
+        """Mark the effect performed."""
+        return await self._settle(key, DONE, now=now, result=result)
+
+    async def retry(self, key: str, now: datetime, at: datetime, error: str) -> bool:
+        """Give the row back, due again at ``at``."""
+        return await self._settle(key, PENDING, now=now, next_at=at, error=error)
+
+    async def fail(self, key: str, now: datetime, error: str) -> bool:
+        """Stop trying; the deliverer has told the thread what went wrong."""
+        return await self._settle(key, FAILED, now=now, error=error)
+
+    async def get(self, key: str) -> OutboxRow | None:
+        """The row, for inspection."""
+        async with self.sessions() as s:
+            return await s.get(OutboxRow, key)
+
+    async def _settle(
+        self,
+        key: str,
+        state: str,
+        *,
+        now: datetime | None = None,
+        result: dict[str, Any] | None = None,
+        next_at: datetime | None = None,
+        error: str | None = None,
+        keep_lease: bool = False,
+    ) -> bool:
+        values: dict[str, Any] = {"state": state}
+        if now is not None:
+            values["updated_at"] = now
+        if result is not None:
+            values["result"] = result
+        if next_at is not None:
+            values["next_attempt_at"] = next_at
+        if error is not None:
+            values["error"] = error[:2000]
+        if not keep_lease:
+            values.update(lease_owner=None, lease_until=None)
+        async with self.sessions() as s, s.begin():
+            res = await s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.key == key, OutboxRow.lease_owner == self.owner)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            return bool(res.rowcount == 1)  # type: ignore[attr-defined]

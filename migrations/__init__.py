@@ -1,0 +1,1 @@
+"""Alembic migrations for dexbot's store (run with ``dexbot migrate``)."""
