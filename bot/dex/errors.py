@@ -10,7 +10,7 @@
     └── DexApiError                 Cloudflare answered with an error (status, codes, messages)
         ├── DexAuthError            401 / 403: token missing, wrong, or without DEX permissions
         ├── DexNotFoundError        404: unknown account, device, command or file
-        ├── DexRateLimitedError     429: ``retry_after`` seconds (up to 300 after the 5-minute block)
+        ├── DexRateLimitedError     429: ``retry_after`` seconds (300 in the 5-minute block)
         ├── DexQuotaExceededError   the account's command quota is spent
         └── DexServerError          5xx: Cloudflare had a problem
 

@@ -42,7 +42,21 @@ OUTSIDER = Person("U0OUT0014", "olly", "Olly Outsider", "olly@example.com")  # n
 BOT = Person("U0DEXBOT0", "dexbot", "dexbot", None, is_bot=True)
 
 PEOPLE: tuple[Person, ...] = (
-    ANN, BOB, CAROL, DAVE, ERIN, FRANK, GRACE, HEIDI, NOEMAIL, SAM, SUE, MAX, MIA, OUTSIDER, BOT,
+    ANN,
+    BOB,
+    CAROL,
+    DAVE,
+    ERIN,
+    FRANK,
+    GRACE,
+    HEIDI,
+    NOEMAIL,
+    SAM,
+    SUE,
+    MAX,
+    MIA,
+    OUTSIDER,
+    BOT,
 )
 
 GROUPS: dict[str, tuple[str, ...]] = {
