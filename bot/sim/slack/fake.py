@@ -1,0 +1,174 @@
+"""``FakeSlack``: the fake Slack Web API that tests and ``dexbot shell`` talk to.
+
+A real HTTP server on loopback, so the bot's own ``AsyncWebClient`` and slack-bolt are
+exercised unchanged. It keeps a readable model of the workspace (``fake.workspace``),
+records every call, injects faults, and tells subscribers what changed::
+
+    async with FakeSlack() as fake:
+        client = AsyncWebClient(token=FAKE_BOT_TOKEN, base_url=fake.api_url)
+        await client.chat_postMessage(channel=SUPPORT_CHANNEL, text="hi")
+        [call] = await fake.wait_for("chat.postMessage")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Literal
+
+from bot.sim.slack.model import Ephemeral, Message, Response, SlackFile, View
+from bot.sim.slack.recorder import Call, CallMatcher, Fault, Subscriber
+from bot.sim.slack.server import FAKE_BOT_TOKEN, Server
+from bot.sim.slack.workspace import Workspace
+
+__all__ = ["FakeSlack"]
+
+
+class FakeSlack(Server):
+    """The fake Slack: start it, point clients at ``api_url``, then inspect what happened."""
+
+    def __init__(
+        self,
+        workspace: Workspace | None = None,
+        files_dir: Path | str | None = None,
+        *,
+        token: str = FAKE_BOT_TOKEN,
+    ) -> None:
+        """Serve ``workspace`` (default: the demo workspace); uploads go to ``files_dir``
+        (default: a temporary directory removed on ``stop``)."""
+        super().__init__(
+            workspace if workspace is not None else Workspace.demo(),
+            Path(files_dir) if files_dir is not None else None,
+            token,
+        )
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeSlack:
+        """Listen on ``host:port`` (0: any free port); returns self."""
+        await self._start(host, port)
+        return self
+
+    async def stop(self) -> None:
+        """Stop listening (and drop the temporary files directory, if the fake made it)."""
+        await self._stop()
+
+    async def __aenter__(self) -> FakeSlack:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- what was called -------------------------------------------------------------------
+    def calls(self, method: CallMatcher | None = None) -> list[Call]:
+        """Every request in arrival order, or those of one method (or matching a predicate).
+
+        Besides Web API methods, uploads are recorded as ``"upload"`` and response_url posts
+        as ``"response_url"``; refused and rate-limited calls are recorded too.
+        """
+        return self.log.calls(method)
+
+    def count(self, method: CallMatcher) -> int:
+        """How many calls of ``method`` (or matching a predicate) arrived."""
+        return len(self.log.calls(method))
+
+    def last(self, method: CallMatcher) -> Call:
+        """The latest call of ``method``; AssertionError if there is none."""
+        found = self.log.calls(method)
+        if not found:
+            raise AssertionError(f"fake Slack: no {method!r} call; calls: {self.log.calls()}")
+        return found[-1]
+
+    async def wait_for(
+        self,
+        what: CallMatcher,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109 (the deadline is the point of this helper)
+    ) -> list[Call]:
+        """Wait (no polling) until ``count`` calls match ``what``; returns the matching calls.
+
+        On timeout raises AssertionError listing every call seen.
+        """
+        return await self.log.wait_for(what, count, timeout)
+
+    # -- what the workspace shows ----------------------------------------------------------
+    def messages(self, channel: str, thread_ts: str | None = None) -> list[Message]:
+        """Top-level messages of a channel, or a thread (parent first) when ``thread_ts``."""
+        if thread_ts is not None:
+            return self.workspace.thread(channel, thread_ts)
+        return self.workspace.channel_messages(channel)
+
+    def ephemerals(self, user: str | None = None) -> list[Ephemeral]:
+        """Ephemeral messages (chat.postEphemeral and response_urls), optionally to one user."""
+        eph = self.workspace.ephemerals
+        return [e for e in eph if e.user == user] if user is not None else list(eph)
+
+    def views(self) -> list[View]:
+        """Modals opened or pushed, in order."""
+        return list(self.workspace.views.values())
+
+    def files(self) -> list[SlackFile]:
+        """Files announced with files.getUploadURLExternal, in order."""
+        return list(self.workspace.files.values())
+
+    def responses(self, url: str | None = None) -> list[Response]:
+        """Posts accepted by response_urls, optionally by one URL."""
+        resp = self.workspace.responses
+        return [r for r in resp if r.url == url] if url is not None else list(resp)
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(event)`` (plain or async) for each change; returns an unsubscribe.
+
+        Events (``bot.sim.slack.model.Event``): message_posted, message_updated,
+        message_deleted, ephemeral, response, view_opened, view_updated, view_pushed,
+        file_shared. They are delivered after the call that caused them is recorded.
+        """
+        return self.log.subscribe(callback)
+
+    # -- interactions the tests or the shell start -----------------------------------------
+    def new_response_url(
+        self, *, channel: str | None = None, user: str | None = None, message_ts: str | None = None
+    ) -> str:
+        """A response_url hosted here (5 uses within 30 minutes).
+
+        ``channel``/``user``/``message_ts`` say what it answers, so ``in_channel`` responses
+        land in the channel and ``replace_original``/``delete_original`` change that message.
+        """
+        return self.workspace.new_response_url(
+            self.base_url, channel=channel, user=user, message_ts=message_ts
+        )
+
+    def new_trigger_id(self, user: str | None = None) -> str:
+        """A trigger_id good for one views.open/views.push within 3 seconds.
+
+        trigger_ids the fake did not issue are accepted once too.
+        """
+        return self.workspace.issue_trigger(user)
+
+    # -- faults ----------------------------------------------------------------------------
+    def rate_limit(self, method: str, count: int = 1, retry_after: int = 1) -> None:
+        """The next ``count`` calls of ``method`` get HTTP 429 with ``Retry-After``."""
+        self.log.inject(method, Fault("ratelimited", "ratelimited", retry_after), count)
+
+    def fail(self, method: str, error: str, count: int = 1) -> None:
+        """The next ``count`` calls of ``method`` get ``{"ok": false, "error": error}``."""
+        self.log.inject(method, Fault("error", error), count)
+
+    def fail_upload(self, count: int = 1, mode: Literal["500", "drop"] = "500") -> None:
+        """The next ``count`` uploads fail: HTTP 500, or the connection is dropped.
+
+        A failed upload does not use up its upload URL.
+        """
+        self._fail_upload(count, mode)
+
+    def set_member(self, channel: str, member: bool = True) -> None:
+        """Put the bot in (or out of) a channel."""
+        self.workspace.set_member(channel, member)
+
+    def restrict_file_size(self, max_bytes: int | None) -> None:
+        """files.completeUploadExternal answers file_upload_size_restricted above this size."""
+        self.workspace.max_file_size = max_bytes

@@ -1,0 +1,263 @@
+"""The fake Slack's HTTP layer: a real aiohttp server on a loopback port.
+
+Routes::
+
+    GET|POST /api/<method>            Web API (form, JSON or query arguments; Bearer token)
+    POST     /upload/<file_id>?sig=…  upload URL from files.getUploadURLExternal (single use)
+    GET      /files-pri/<team>-<file_id>/<name>   download an uploaded file (Bearer token)
+    POST     /response/<id>           a response_url from new_response_url()
+
+Web API answers are HTTP 200 with Slack's ``ok``/``error`` envelope, except injected rate
+limits: HTTP 429, ``Retry-After`` and ``{"ok": false, "error": "ratelimited"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from aiohttp import BodyPartReader, web
+
+from bot.sim.slack.methods import METHODS
+from bot.sim.slack.model import SlackError
+from bot.sim.slack.recorder import RESPONSE_URL, UPLOAD, Call, CallLog
+from bot.sim.slack.render import Context
+from bot.sim.slack.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+FAKE_BOT_TOKEN = "xoxb-fake-0000000000-dexbot"
+FAKE_SIGNING_SECRET = "fake-signing-secret-8f14e45fceea167a5a36dedd4bea2543"
+#: Fields slack_sdk sends as JSON strings in form bodies; recorded decoded.
+JSON_FIELDS = frozenset({"blocks", "attachments", "files", "metadata", "view", "event_payload"})
+CHUNK = 256 * 1024
+
+
+class Server:
+    """The aiohttp application and the request handlers (``FakeSlack`` builds on it)."""
+
+    def __init__(self, workspace: Workspace, files_dir: Path | None, token: str) -> None:
+        self.workspace = workspace
+        self.token = token
+        self.log = CallLog()
+        self._files_dir = files_dir
+        self._tmp: str | None = None
+        self._runner: web.AppRunner | None = None
+        self._base_url = ""
+        self._upload_faults: list[Literal["500", "drop"]] = []
+        self._used_uploads: set[str] = set()
+        #: Exceptions raised inside the fake itself (each answered ``fatal_error``).
+        self.internal_errors: list[Exception] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/`` once started."""
+        if not self._base_url:
+            raise RuntimeError("FakeSlack is not started")
+        return self._base_url
+
+    @property
+    def api_url(self) -> str:
+        """The Web API base for ``AsyncWebClient(base_url=...)``: ``…/api/``."""
+        return self.base_url + "api/"
+
+    @property
+    def files_dir(self) -> Path:
+        """Where uploaded bytes are written."""
+        if self._files_dir is None:
+            self._tmp = tempfile.mkdtemp(prefix="fake-slack-files-")
+            self._files_dir = Path(self._tmp)
+        return self._files_dir
+
+    async def _start(self, host: str, port: int) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_get("/files-pri/{team_file}/{name}", self._download)
+        app.router.add_post("/response/{rid}", self._response)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound_host, bound_port = self._runner.addresses[0][:2]
+        self._base_url = f"http://{bound_host}:{bound_port}/"
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+
+    async def _stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    # -- Web API ---------------------------------------------------------------------------
+    async def _api(self, request: web.Request) -> web.Response:
+        name = request.match_info["method"]
+        args, token = await _parse(request)
+        status, body, headers = 200, await self._answer(name, args, token), {}
+        if body.get("error") == "ratelimited":
+            status, headers = 429, {"Retry-After": str(body.pop("retry_after"))}
+        await self._record(name, args, status, body, token, request.path)
+        return web.json_response(body, status=status, headers=headers)
+
+    async def _answer(self, name: str, args: dict[str, Any], token: str | None) -> dict[str, Any]:
+        if name not in METHODS:
+            return {"ok": False, "error": "unknown_method"}
+        if not token:
+            return {"ok": False, "error": "not_authed"}
+        if token != self.token:
+            return {"ok": False, "error": "invalid_auth"}
+        fault = self.log.take_fault(name)
+        if fault is not None and fault.kind == "ratelimited":
+            return {"ok": False, "error": "ratelimited", "retry_after": fault.retry_after}
+        if fault is not None:
+            return {"ok": False, "error": fault.error}
+        try:
+            return {"ok": True, **METHODS[name](Context(self.workspace, self.base_url), args)}
+        except SlackError as e:
+            out: dict[str, Any] = {"ok": False, "error": e.error}
+            if e.detail:
+                out["response_metadata"] = {"messages": [f"[ERROR] {e.detail}"]}
+            return out
+        except Exception as e:  # a bug in the fake: answer like Slack's internal error, loudly
+            log.exception("fake Slack failed on %s %r", name, args)
+            self.internal_errors.append(e)
+            return {"ok": False, "error": "fatal_error"}
+
+    async def _record(
+        self,
+        method: str,
+        args: dict[str, Any],
+        status: int,
+        response: dict[str, Any] | None,
+        token: str | None = None,
+        path: str = "",
+    ) -> None:
+        call = Call(self.log.next_seq(), method, args, status, response, token, path)
+        await self.log.record(call)
+        events, self.workspace.events[:] = list(self.workspace.events), []
+        await self.log.publish(events)
+
+    # -- uploads ---------------------------------------------------------------------------
+    async def _upload(self, request: web.Request) -> web.StreamResponse:
+        fid = request.match_info["file_id"]
+        f = self.workspace.files.get(fid)
+
+        async def refuse(status: int, reason: str) -> web.Response:
+            await self._record(
+                UPLOAD, {"file_id": fid}, status, {"error": reason}, None, request.path
+            )
+            return web.Response(status=status, text=reason)
+
+        if f is None or request.query.get("sig") != f.upload_sig:
+            return await refuse(404, "not_found")
+        if fid in self._used_uploads:
+            return await refuse(410, "upload_url_used")
+        if request.content_length is None:
+            return await refuse(411, "content_length_required")
+        if self._upload_faults:
+            mode = self._upload_faults.pop(0)
+            if mode == "drop" and request.transport is not None:
+                request.transport.close()
+            return await refuse(500, f"injected_{mode}")
+        path = self.files_dir / f"{fid}-{_safe(f.filename)}"
+        size, sha = await _stream_to(request, path)
+        self._used_uploads.add(fid)
+        self.workspace.finish_upload(fid, path, size, sha)
+        args = {"file_id": fid, "size": size, "sha256": sha, "declared_length": f.length}
+        await self._record(UPLOAD, args, 200, None, None, request.path)
+        return web.Response(text=f"OK - {size}")
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return web.Response(status=403, text="invalid_auth")
+        fid = request.match_info["team_file"].rsplit("-", 1)[-1]
+        f = self.workspace.files.get(fid)
+        if f is None or f.path is None:
+            return web.Response(status=404, text="file_not_found")
+        return web.FileResponse(f.path)
+
+    # -- response_url ----------------------------------------------------------------------
+    async def _response(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            await self._record(
+                RESPONSE_URL, {}, 400, {"error": "invalid_payload"}, None, request.path
+            )
+            return web.Response(status=400, text="invalid_payload")
+        try:
+            self.workspace.respond(request.match_info["rid"], body)
+        except SlackError as e:
+            await self._record(RESPONSE_URL, body, 404, {"error": e.error}, None, request.path)
+            return web.Response(status=404, text=e.error)
+        await self._record(RESPONSE_URL, body, 200, None, None, request.path)
+        return web.Response(text="ok")
+
+    def _fail_upload(self, count: int, mode: Literal["500", "drop"]) -> None:
+        self._upload_faults.extend([mode] * count)
+
+
+async def _parse(request: web.Request) -> tuple[dict[str, Any], str | None]:
+    args: dict[str, Any] = dict(request.query)
+    if request.can_read_body:
+        if request.content_type == "application/json":
+            try:
+                body = await request.json()
+            except ValueError:
+                body = None
+            if isinstance(body, dict):
+                args.update(body)
+        else:
+            form = await request.post()
+            args.update({k: v for k, v in form.items() if isinstance(v, str)})
+    token = args.pop("token", None)
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Bearer "):
+        token = auth.removeprefix("Bearer ").strip()
+    for key in JSON_FIELDS & args.keys():
+        if isinstance(args[key], str):
+            # Undecodable JSON is left as sent; the method then answers as Slack does to garbage.
+            with contextlib.suppress(ValueError):
+                args[key] = json.loads(args[key])
+    return args, token
+
+
+async def _stream_to(request: web.Request, path: Path) -> tuple[int, str]:
+    """Copy the body (raw, or the first multipart part) to ``path`` chunk by chunk."""
+    sha, size = hashlib.sha256(), 0
+    fh = await asyncio.to_thread(path.open, "wb")
+    try:
+        if request.content_type.startswith("multipart/"):
+            reader = await request.multipart()
+            part = await reader.next()
+            while part is not None and not isinstance(part, BodyPartReader):
+                part = await reader.next()
+            while part is not None and (chunk := await part.read_chunk(CHUNK)):
+                sha.update(chunk)
+                size += len(chunk)
+                await asyncio.to_thread(fh.write, chunk)
+        else:
+            async for chunk in request.content.iter_chunked(CHUNK):
+                sha.update(chunk)
+                size += len(chunk)
+                await asyncio.to_thread(fh.write, chunk)
+    finally:
+        await asyncio.to_thread(fh.close)
+    return size, sha.hexdigest()
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:120] or "file"
