@@ -4,12 +4,19 @@ the work, imported only when that subcommand runs (no I/O, no heavy imports at s
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+from bot.config import Mode, Settings, SettingsError, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dexbot", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="dexbot", description="Cloudflare DEX remote commands from Slack."
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sim = sub.add_parser("simulate", help="run the local Cloudflare DEX simulator")
@@ -20,7 +27,42 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--speed", type=float, default=1.0, help="simulated seconds per real second (default 1)"
     )
+
+    serve = sub.add_parser("serve", help="serve Slack over HTTP (POST /slack/events)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument("--no-worker", action="store_true", help="run the poller elsewhere")
+
+    sock = sub.add_parser("socket", help="connect to Slack in Socket Mode (no public URL)")
+    sock.add_argument("--no-worker", action="store_true", help="run the poller elsewhere")
+
+    sub.add_parser("worker", help="run only the background poller")
+    sub.add_parser("migrate", help="upgrade the database schema")
     return p
+
+
+def _settings(mode: Mode) -> Settings:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        _fail(exc.problems)
+    problems = settings.check_for(mode)
+    if problems:
+        _fail(problems)
+    return settings
+
+
+def _fail(problems: list[str]) -> Any:
+    print("dexbot cannot start:", file=sys.stderr)
+    for line in problems:
+        print(f"  - {line}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> int:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how people stop it
+        asyncio.run(coro)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,6 +72,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.sim.dex.server import run_simulator
 
         return run_simulator(args)
+    settings = _settings(args.command)
+    from bot.logs import setup_logging
+
+    setup_logging(settings)
+    if args.command == "migrate":
+        from bot.runners import migrate_only
+
+        return _run(migrate_only(settings))
+    if args.command == "serve":
+        from bot.runners import run_serve
+
+        return _run(run_serve(settings, args.host, args.port, worker=not args.no_worker))
+    if args.command == "socket":
+        from bot.runners import run_socket_mode
+
+        return _run(run_socket_mode(settings, worker=not args.no_worker))
+    if args.command == "worker":
+        from bot.runners import run_worker
+
+        return _run(run_worker(settings))
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

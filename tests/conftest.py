@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.plugins.dexsim",
     "tests.plugins.slack",
     "tests.plugins.db",
+    "tests.plugins.bot",
 ]

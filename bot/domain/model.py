@@ -128,3 +128,18 @@ class CaptureRequest:
     def short_id(self) -> str:
         """A short reference people can say out loud."""
         return self.id[:8]
+
+
+@dataclass(frozen=True)
+class SlackUser:
+    """The parts of a Slack user dexbot cares about."""
+
+    user_id: str
+    name: str
+    email: str | None
+    is_bot: bool = False
+    deleted: bool = False
+
+
+class UnknownUser(LookupError):
+    """Slack does not know this user ID."""

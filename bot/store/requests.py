@@ -157,6 +157,25 @@ class RequestStore:
             out = [await _load(s, i) for i in ids]
             return [r for r in out if r is not None]
 
+    async def dispatch_attempts(self, request_id: str) -> int:
+        """How many times dispatch has started for this request."""
+        async with self.sessions() as s:
+            value = await s.scalar(
+                select(CaptureRequestRow.dispatch_attempts).where(
+                    CaptureRequestRow.id == request_id
+                )
+            )
+            return int(value or 0)
+
+    async def dispatch_started_at(self, request_id: str) -> datetime | None:
+        """When the latest dispatch attempt recorded its intent."""
+        async with self.sessions() as s:
+            return await s.scalar(
+                select(CaptureRequestRow.dispatch_started_at).where(
+                    CaptureRequestRow.id == request_id
+                )
+            )
+
     async def audit_trail(self, request_id: str) -> list[AuditRow]:
         """The audit log of one request, oldest first."""
         async with self.sessions() as s:

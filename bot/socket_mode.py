@@ -1,0 +1,79 @@
+"""``dexbot socket``: Socket Mode, for workspaces without a public URL. Also serves
+``/healthz`` and ``/readyz`` on a small local port, and reconnects a socket that is stuck."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+from bot.app import DexBot
+from bot.web import Readiness, health_routes
+
+log = logging.getLogger("dexbot.socket")
+#: After this long without a connection, force a fresh one (the SDK's own monitor normally
+#: reconnects within seconds; this is the safety net for a session that hangs silently).
+STUCK_AFTER_SECONDS = 60.0
+
+
+async def _watchdog(handler: AsyncSocketModeHandler, interval: float = 10.0) -> None:
+    down_since: float | None = None
+    while True:
+        await asyncio.sleep(interval)
+        connected = await handler.client.is_connected()
+        if connected:
+            down_since = None
+            continue
+        down_since = down_since or time.monotonic()
+        if time.monotonic() - down_since > STUCK_AFTER_SECONDS:
+            log.warning("Socket Mode connection stuck; reconnecting")
+            try:
+                await handler.client.connect_to_new_endpoint(force=True)
+                down_since = None
+            except Exception:
+                log.exception("reconnect failed; will try again")
+
+
+async def run_socket(
+    bot: DexBot,
+    app_token: str,
+    *,
+    health_host: str,
+    health_port: int,
+    background: list[Callable[[], Coroutine[Any, Any, None]]] | None = None,
+) -> None:
+    """Connect to Slack over Socket Mode and run until cancelled."""
+    await bot.start()
+    handler = AsyncSocketModeHandler(bot.app, app_token, ping_interval=10)
+    connected = {"value": False}
+    readiness = Readiness(bot, socket_connected=lambda: connected["value"])
+    health = web.Application()
+    health.add_routes(health_routes(readiness))
+    runner = web.AppRunner(health, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, health_host, health_port).start()
+    log.info("health endpoints on http://%s:%d/healthz and /readyz", health_host, health_port)
+    await handler.connect_async()
+
+    async def track() -> None:
+        while True:
+            connected["value"] = await handler.client.is_connected()
+            await asyncio.sleep(2)
+
+    tasks = [asyncio.create_task(_watchdog(handler)), asyncio.create_task(track())]
+    tasks += [asyncio.create_task(job()) for job in background or []]
+    log.info("dexbot connected to Slack in Socket Mode")
+    try:
+        await asyncio.Event().wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await handler.close_async()
+        await runner.cleanup()
+        await bot.aclose()

@@ -1,0 +1,115 @@
+"""``dexbot serve``: an aiohttp server. Slack's slash commands, interactivity and options all
+arrive at ``POST /slack/events`` (signed; Bolt verifies); ``/healthz`` is liveness and
+``/readyz`` checks the database, the Cloudflare token and, in Socket Mode, the connection."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from sqlalchemy import text
+
+from bot.app import DexBot
+from bot.dex.errors import DexAuthError, DexError
+
+log = logging.getLogger("dexbot.web")
+CLOUDFLARE_CHECK_TTL = 60.0
+
+
+class Readiness:
+    """Checks behind ``/readyz``; the Cloudflare check is cached (it costs a request)."""
+
+    def __init__(self, bot: DexBot, *, socket_connected: Callable[[], bool] | None = None) -> None:
+        self.bot = bot
+        self.socket_connected = socket_connected
+        self._cf: tuple[float, bool, str] | None = None
+
+    async def _database(self) -> tuple[bool, str]:
+        try:
+            async with self.bot.services.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True, "ok"
+        except Exception as exc:
+            return False, f"database unreachable: {type(exc).__name__}"
+
+    async def _cloudflare(self) -> tuple[bool, str]:
+        now = time.monotonic()
+        if self._cf and now - self._cf[0] < CLOUDFLARE_CHECK_TTL:
+            return self._cf[1], self._cf[2]
+        try:
+            await self.bot.services.dex.get_quota()
+            result = (True, "ok")
+        except DexAuthError:
+            result = (False, "Cloudflare refused the API token")
+        except DexError as exc:
+            result = (False, f"Cloudflare unavailable: {type(exc).__name__}")
+        self._cf = (now, *result)
+        return result
+
+    async def check(self) -> tuple[bool, dict[str, str]]:
+        """All checks; ready only when every one passes."""
+        (db_ok, db), (cf_ok, cf) = await asyncio.gather(self._database(), self._cloudflare())
+        checks = {"database": db, "cloudflare": cf}
+        ok = db_ok and cf_ok
+        if self.socket_connected is not None:
+            connected = self.socket_connected()
+            checks["socket"] = "ok" if connected else "not connected"
+            ok = ok and connected
+        return ok, checks
+
+
+def health_routes(readiness: Readiness) -> list[web.RouteDef]:
+    """``/healthz`` and ``/readyz``."""
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def readyz(_: web.Request) -> web.Response:
+        ok, checks = await readiness.check()
+        return web.json_response({"ok": ok, "checks": checks}, status=200 if ok else 503)
+
+    return [web.get("/healthz", healthz), web.get("/readyz", readyz)]
+
+
+def build_web_app(bot: DexBot, *, on_startup: list[Any] | None = None) -> web.Application:
+    """The aiohttp application serving Slack and the health endpoints."""
+
+    async def slack_events(request: web.Request) -> web.Response:
+        bolt_response = await bot.app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+
+    web_app = web.Application(client_max_size=1 << 20)
+    web_app.add_routes([web.post("/slack/events", slack_events), *health_routes(Readiness(bot))])
+    for hook in on_startup or []:
+        web_app.on_startup.append(hook)
+    return web_app
+
+
+async def serve(
+    bot: DexBot,
+    host: str,
+    port: int,
+    *,
+    background: list[Callable[[], Coroutine[Any, Any, None]]] | None = None,
+) -> None:
+    """Run until cancelled: migrations, the web server and any background tasks."""
+    await bot.start()
+    runner = web.AppRunner(build_web_app(bot), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    log.info("dexbot listening on http://%s:%d/slack/events", host, port)
+    tasks = [asyncio.create_task(job()) for job in background or []]
+    try:
+        await asyncio.Event().wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await runner.cleanup()
+        await bot.aclose()

@@ -1,0 +1,148 @@
+"""Modal submissions: the request form (field errors shown inline) and the deny reason."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.app import Services
+from bot.dex.models import CommandType
+from bot.domain import durations
+from bot.domain import grammar as g
+from bot.domain.errors import UserFacingError
+from bot.services.capture import NeedsDeviceChoice
+from handlers.blocks.common import Rendered
+from handlers.blocks.modal import modal_errors, read_submission
+from handlers.capture import submit
+from handlers.errors import guarded
+from handlers.ids import BlockId, CallbackId
+
+log = logging.getLogger("dexbot.views")
+#: Pre-flight runs before the modal is acknowledged so its problems show inline; Slack closes
+#: the modal with an error after 3 s, so past this budget we acknowledge and answer by DM.
+PREFLIGHT_BUDGET_SECONDS = 2.0
+
+
+def capture_from_form(
+    values: dict[str, Any], limits: g.Limits
+) -> tuple[g.CaptureRequest | None, dict[str, str]]:
+    """A capture request from the modal's fields, or the errors keyed by block id."""
+    errors: dict[str, str] = {}
+    user = values.get(BlockId.USER.value)
+    kind_raw = values.get(BlockId.TYPE.value)
+    device = values.get(BlockId.DEVICE.value)
+    reason = (values.get(BlockId.REASON.value) or "").strip() or None
+    if not user:
+        errors[BlockId.USER.value] = "Pick the person whose device should run it."
+    try:
+        kind = CommandType(kind_raw) if kind_raw else None
+    except ValueError:
+        kind = None
+    if kind is None:
+        errors[BlockId.TYPE.value] = "Pick what to run."
+    if not device:
+        errors[BlockId.DEVICE.value] = "Pick a device."
+    if limits.require_reason and not reason:
+        errors[BlockId.REASON.value] = "Say why you need this; the approver will read it."
+    minutes = size = snaplen = None
+    notes: list[str] = []
+    if kind is CommandType.PCAP:
+        raw = (values.get(BlockId.DURATION.value) or "").strip()
+        try:
+            minutes = durations.parse_minutes(raw) if raw else limits.pcap_default_minutes
+            if minutes > limits.pcap_max_minutes:
+                minutes = limits.pcap_max_minutes
+                notes.append(f"Capture length clamped to {minutes} min.")
+        except ValueError as exc:
+            errors[BlockId.DURATION.value] = str(exc)
+        raw = (values.get(BlockId.SIZE.value) or "").strip()
+        try:
+            size = durations.parse_size_mb(raw, limits.max_size_mb) if raw else None
+        except ValueError as exc:
+            errors[BlockId.SIZE.value] = str(exc).replace("--size", "Size")
+        raw = (values.get(BlockId.SNAPLEN.value) or "").strip()
+        try:
+            snaplen = durations.parse_snaplen(raw, limits.max_snaplen) if raw else None
+        except ValueError as exc:
+            errors[BlockId.SNAPLEN.value] = str(exc).replace("--snaplen", "Packet size")
+    if errors or kind is None or not user or not device:
+        return None, errors
+    all_devices = device == "__all__"
+    interfaces = tuple(values.get(BlockId.INTERFACES.value) or ()) or None
+    routes = values.get(BlockId.ALL_ROUTES.value)
+    return g.CaptureRequest(
+        command_type=kind,
+        target=g.UserTarget(str(user)),
+        device=None if all_devices else str(device).split("|")[0],
+        all_devices=all_devices,
+        time_limit_min=minutes,
+        max_file_size_mb=size,
+        packet_size_bytes=snaplen,
+        test_all_routes=(bool(routes) if kind is CommandType.WARP_DIAG else None),
+        interfaces=interfaces if kind is CommandType.SPEED_TEST else None,
+        reason=reason,
+        notes=tuple(notes),
+    ), {}
+
+
+def _dm(client: Any, user_id: str, channel_id: str) -> Any:
+    async def reply(rendered: Rendered) -> None:
+        await client.chat_postEphemeral(
+            channel=channel_id, user=user_id, text=rendered.text, blocks=rendered.blocks
+        )
+
+    return reply
+
+
+def register_views(app: AsyncApp, svc: Services) -> None:
+    """Modal submission listeners."""
+
+    @app.view(CallbackId.REQUEST.value)
+    async def on_request(ack: Any, body: dict[str, Any], client: Any) -> None:
+        user_id = body["user"]["id"]
+        view = body["view"]
+        meta = json.loads(view.get("private_metadata") or "{}")
+        channel_id = meta.get("channel_id") or user_id
+        values = read_submission(view["state"]["values"])
+        cmd, errors = capture_from_form(values, svc.limits)
+        if cmd is None:
+            await ack(**modal_errors(errors))
+            return
+        try:
+            await svc.access.check_use(svc.directory, user_id, read_only=False)
+            prepared = await asyncio.wait_for(
+                svc.captures.prepare(cmd), timeout=PREFLIGHT_BUDGET_SECONDS
+            )
+        except (UserFacingError, NeedsDeviceChoice) as exc:
+            await ack(**modal_errors({BlockId.DEVICE.value: str(exc)[:300]}))
+            return
+        except TimeoutError:
+            await ack()
+            async with guarded(_dm(client, user_id, channel_id), log):
+                prepared = await svc.captures.prepare(cmd)
+                await _dm(client, user_id, channel_id)(
+                    await submit(svc, prepared, body["team"]["id"], channel_id, user_id, client)
+                )
+            return
+        await ack()
+        async with guarded(_dm(client, user_id, channel_id), log):
+            await _dm(client, user_id, channel_id)(
+                await submit(svc, prepared, body["team"]["id"], channel_id, user_id, client)
+            )
+
+    @app.view(CallbackId.DENY_REASON.value)
+    async def on_deny_reason(ack: Any, body: dict[str, Any], client: Any) -> None:
+        await ack()
+        view = body["view"]
+        request_id = view.get("private_metadata") or ""
+        note = read_submission(view["state"]["values"]).get(BlockId.REASON.value) or ""
+        decider = body["user"]["id"]
+        req = await svc.requests.get(request_id) if len(request_id) == 32 else None
+        channel = req.card_channel if req and req.card_channel else decider
+        async with guarded(_dm(client, decider, channel), log):
+            await svc.captures.deny(request_id, decider, str(note).strip() or None)
+            await svc.deliverer.run_once(request_id=request_id)
