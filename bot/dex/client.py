@@ -1,0 +1,614 @@
+"""Async client for Cloudflare's DEX remote-commands API.
+
+One ``httpx.AsyncClient`` carries every call; a ``RateLimiter`` keeps the client inside
+Cloudflare's budget (1,200 requests per 5 minutes per token) and makes every caller back off
+together after a 429; the v4 envelope is parsed in one place (``_unwrap``). The token lives
+only in the Authorization header: never in a log line, a repr or an exception message.
+
+Reads (GET) retry on 429 (waiting exactly ``Retry-After``, or raising at once when that ends
+past the call's deadline), on 5xx and on transport errors (connect errors, timeouts, dropped
+connections), with full-jitter back-off. Other 4xx never retry. A download retries the same
+way and restarts from scratch.
+
+``POST /commands`` spends quota and starts a capture on someone's laptop, so it is never
+blindly repeated. When its fate is unknown the client *reconciles*: it lists the commands
+of each target device of that type created since the attempt began (minus 120 s for clock
+skew) and takes a command it had not seen before as the one it created (one per spec;
+``registration_id`` must match when both sides have one).
+
+=============================================  ============================================
+POST outcome                                   what the client does
+=============================================  ============================================
+2xx with the created commands                  return them
+2xx we cannot read (not JSON, no envelope)     reconcile: Cloudflare did act
+429, or 503                                    not processed: wait (``Retry-After`` or
+                                               back-off) and send again within the deadline
+500, 502, 504, any other 5xx                   reconcile
+any other 4xx (bad request, auth, quota)       raise; nothing was created
+ConnectError, ConnectTimeout, PoolTimeout      never sent: send again, once, within the
+                                               deadline (nothing to reconcile)
+read timeout, dropped connection, ...          reconcile
+reconcile finds one new command per spec       return those (as ``CreatedCommand``)
+reconcile finds some                           ``DexPartialWriteError`` (``.created``)
+reconcile finds none, two for one spec, or     ``DexAmbiguousWriteError``: the caller must
+fails itself                                   not resend blindly (it could run twice, or
+                                               attribute a stranger's capture to a requester)
+=============================================  ============================================
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from bot.dex.download import (
+    DownloadedArtifact,
+    local_artifact_name,
+    remote_artifact_name,
+    stream_to_file,
+)
+from bot.dex.errors import (
+    ApiMessage,
+    DexAmbiguousWriteError,
+    DexApiError,
+    DexError,
+    DexRateLimitedError,
+    DexTransportError,
+    DexValidationError,
+)
+from bot.dex.models import (
+    ARGS_FOR_TYPE,
+    MAX_DEVICES_PER_CREATE,
+    MAX_PER_PAGE,
+    Command,
+    CommandSpec,
+    CommandStatus,
+    CommandType,
+    CreatedCommand,
+    DeviceLiveStatus,
+    EligibleDevice,
+    Page,
+    Quota,
+    ResultInfo,
+)
+from bot.dex.ratelimit import RateLimiter
+from bot.dex.retry import (
+    TRANSPORT_ERRORS,
+    KnownCommands,
+    RetryBudget,
+    RetryPolicy,
+    api_messages,
+    as_created,
+    classify_error,
+    could_be_ours,
+    is_retryable_read_error,
+    parse_retry_after,
+    was_not_sent,
+)
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+ItemT = TypeVar("ItemT")
+
+#: Reconciling looks this far before the attempt began: Cloudflare's clock may differ.
+CLOCK_SKEW = timedelta(seconds=120)
+_ERROR_BODY_CAP = 64 * 1024
+
+
+class DexPartialWriteError(DexAmbiguousWriteError):
+    """Reconciling found commands for some specs of a create call but not for others."""
+
+    def __init__(self, message: str, created: list[CreatedCommand], missing: list[str]) -> None:
+        super().__init__(message)
+        self.created = created
+        self.missing_devices = missing
+
+
+class _UnreadableAnswer(DexApiError):
+    """A 2xx we could not read: Cloudflare acted, but we do not know what it said."""
+
+
+class DexClient:
+    """Async client for the DEX remote-commands endpoints of one Cloudflare account."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        account_id: str,
+        *,
+        http: httpx.AsyncClient | None = None,
+        limiter: RateLimiter | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        if not base_url or not token or not account_id:
+            raise DexValidationError("base_url, token and account_id must all be given")
+        self.base_url = base_url.rstrip("/")
+        self.account_id = account_id
+        self._token = SecretStr(token)
+        self._timeout = httpx.Timeout(timeout)
+        self._owns_http = http is None
+        self._http = http or httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
+        self.limiter = limiter or RateLimiter()
+        self.retry = retry or RetryPolicy()
+        self._known = KnownCommands()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> DexClient:
+        """A client for the configured account (the local simulator's when none is set)."""
+        kwargs.setdefault(
+            "limiter",
+            RateLimiter(settings.cloudflare_rate_limit, settings.cloudflare_rate_window_seconds),
+        )
+        kwargs.setdefault("timeout", settings.cloudflare_timeout_seconds)
+        return cls(
+            settings.cloudflare_api_url,
+            settings.cloudflare_token(),
+            settings.cloudflare_account(),
+            **kwargs,
+        )
+
+    def __repr__(self) -> str:
+        return f"DexClient(base_url={self.base_url!r}, account_id={self.account_id!r})"
+
+    async def __aenter__(self) -> DexClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this client created it."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    def rate_budget_remaining(self) -> int:
+        """Requests left in the limiter's current window (0 while backing off after a 429)."""
+        return self.limiter.remaining()
+
+    # -- endpoints ---------------------------------------------------------------------
+
+    async def list_commands(
+        self,
+        *,
+        page: int = 1,
+        per_page: int = MAX_PER_PAGE,
+        command_type: CommandType | str | None = None,
+        device_id: str | None = None,
+        user_email: str | None = None,
+        status: CommandStatus | str | None = None,
+        from_: datetime | None = None,
+        to: datetime | None = None,
+    ) -> Page[Command]:
+        """One page of the account's commands, newest first, optionally filtered."""
+        params = _page_params(page, per_page)
+        if command_type is not None:
+            params["command_type"] = _enum_value(command_type, CommandType, "command_type")
+        if status is not None:
+            params["status"] = _enum_value(status, CommandStatus, "status")
+        if device_id is not None:
+            params["device_id"] = _require_id(device_id, "device_id")
+        if user_email is not None:
+            params["user_email"] = _require_id(user_email, "user_email")
+        if from_ is not None:
+            params["from"] = _rfc3339(from_, "from_")
+        if to is not None:
+            params["to"] = _rfc3339(to, "to")
+        result, info = await self._get(self._url("dex", "commands"), params)
+        items = _models(Command, _rows(result, "commands"))
+        self._known.learn(c.id for c in items)
+        return Page[Command](items=items, info=_info(info, page, per_page, len(items)))
+
+    async def iter_commands(
+        self, *, per_page: int = MAX_PER_PAGE, **filters: Any
+    ) -> AsyncIterator[Command]:
+        """Every command matching the filters of ``list_commands``, page after page."""
+
+        async def fetch(n: int) -> Page[Command]:
+            return await self.list_commands(page=n, per_page=per_page, **filters)
+
+        async for command in _all_pages(fetch, lambda c: c.id):
+            yield command
+
+    async def list_devices(
+        self, *, search: str | None = None, page: int = 1, per_page: int = MAX_PER_PAGE
+    ) -> Page[EligibleDevice]:
+        """One page of devices seen in the last hour, with whether each can run commands."""
+        params = _page_params(page, per_page)
+        if search:
+            params["search"] = search
+        result, info = await self._get(self._url("dex", "commands", "devices"), params)
+        items = _models(EligibleDevice, _rows(result, "devices"))
+        return Page[EligibleDevice](items=items, info=_info(info, page, per_page, len(items)))
+
+    async def iter_devices(
+        self, search: str | None = None, *, per_page: int = MAX_PER_PAGE
+    ) -> AsyncIterator[EligibleDevice]:
+        """Every row ``list_devices`` would show (one per device and registration)."""
+
+        async def fetch(n: int) -> Page[EligibleDevice]:
+            return await self.list_devices(search=search, page=n, per_page=per_page)
+
+        async for device in _all_pages(fetch, lambda d: f"{d.device_id}/{d.registration_id}"):
+            yield device
+
+    async def get_quota(self) -> Quota:
+        """The account's command quota, usage and reset time (re-read before dispatch)."""
+        result, _ = await self._get(self._url("dex", "commands", "quota"), {})
+        return _models(Quota, [result])[0]
+
+    async def live_status(self, device_id: str, since_minutes: int = 10) -> DeviceLiveStatus:
+        """A device's latest fleet status (bare object per the contract; envelope accepted)."""
+        device_id = _require_id(device_id, "device_id")
+        if not 1 <= since_minutes <= 60:
+            raise DexValidationError(f"since_minutes must be 1..60; got {since_minutes}")
+        url = self._url("dex", "devices", device_id, "fleet-status", "live")
+        result, _ = await self._get(url, {"since_minutes": since_minutes}, bare_ok=True)
+        return _models(DeviceLiveStatus, [result])[0]
+
+    async def download_artifact(
+        self,
+        command_id: str,
+        filename: str | None,
+        dest_dir: Path,
+        *,
+        chunk_size: int = 1 << 20,
+        max_bytes: int | None = None,
+    ) -> DownloadedArtifact:
+        """Stream a command's artifact into ``dest_dir``; returns path, size and SHA-256.
+
+        ``filename`` is the list row's value (a bare name or a URL); the local name is
+        sanitised. Over ``max_bytes`` raises ``ArtifactTooLarge`` and keeps nothing.
+        """
+        command_id = _require_id(command_id, "command_id")
+        remote = remote_artifact_name(filename, command_id)
+        local = local_artifact_name(remote, command_id)
+        url = self._url("dex", "commands", command_id, "downloads", remote)
+
+        async def once(budget: RetryBudget) -> DownloadedArtifact:
+            response = await self._send("GET", url, budget, stream=True, accept="application/zip")
+            try:
+                if not response.is_success:
+                    self._unwrap(response, content=await _read_capped(response))
+                try:
+                    return await stream_to_file(
+                        response, dest_dir, local, chunk_size=chunk_size, max_bytes=max_bytes
+                    )
+                except TRANSPORT_ERRORS as exc:
+                    raise DexTransportError(f"download broke off: {type(exc).__name__}") from exc
+            finally:
+                await response.aclose()
+
+        return await self._retrying("GET artifact", once)
+
+    async def create_commands(
+        self, specs: Sequence[CommandSpec | Mapping[str, Any]]
+    ) -> list[CreatedCommand]:
+        """Start commands on up to 10 devices; never sends the same create twice blindly.
+
+        See the module docstring for what happens when the answer is lost.
+        """
+        parsed = _validate_specs(specs)
+        body = {"commands": [spec.to_wire() for spec in parsed]}
+        url = self._url("dex", "commands")
+        budget = self.retry.start()
+        resent_unsent = False
+        while True:
+            budget.attempts += 1
+            mark = self._known.mark()
+            since = datetime.now(UTC) - CLOCK_SKEW
+            try:
+                response = await self._send("POST", url, budget, json=body)
+                result, _ = self._unwrap(response)
+                created = _models(CreatedCommand, _rows(result, "commands"))
+                self._known.learn(c.id for c in created)
+                return created
+            except _UnreadableAnswer as exc:
+                return await self._reconcile(parsed, since, mark, exc)
+            except DexRateLimitedError as exc:
+                error: DexError = exc
+            except DexApiError as exc:
+                if exc.status == 503:
+                    error = exc
+                elif exc.status >= 500:
+                    return await self._reconcile(parsed, since, mark, exc)
+                else:
+                    raise
+            except DexTransportError as exc:
+                if not was_not_sent(exc):
+                    return await self._reconcile(parsed, since, mark, exc)
+                if resent_unsent:
+                    raise
+                resent_unsent, error = True, exc
+            delay = budget.next_delay(error)
+            if delay is None:
+                raise error
+            log.info("create: %s, sending again in %.1fs", type(error).__name__, delay)
+            await budget.wait(delay)
+
+    # -- reconciling a create whose answer was lost ------------------------------------
+
+    async def _reconcile(
+        self, specs: list[CommandSpec], since: datetime, mark: int, cause: DexError
+    ) -> list[CreatedCommand]:
+        log.warning("create: %s; reconciling against the command list", type(cause).__name__)
+        found: list[CreatedCommand] = []
+        missing: list[str] = []
+        claimed: set[str] = set()
+        try:
+            for spec in specs:
+                candidates = [
+                    c
+                    async for c in self.iter_commands(
+                        device_id=spec.device_id, command_type=spec.type, from_=since
+                    )
+                    if self._known.is_new(c.id, mark)
+                    and c.id not in claimed
+                    and could_be_ours(c, spec, since)
+                ]
+                if len(candidates) > 1:
+                    raise DexAmbiguousWriteError(
+                        f"create may have failed ({type(cause).__name__}); "
+                        f"{len(candidates)} new {spec.type.value} commands on device "
+                        f"{spec.device_id}, cannot tell which is ours"
+                    ) from cause
+                if not candidates:
+                    missing.append(spec.device_id)
+                    continue
+                claimed.add(candidates[0].id)
+                found.append(as_created(candidates[0]))
+        except DexAmbiguousWriteError:
+            raise
+        except DexError as exc:
+            raise DexAmbiguousWriteError(
+                f"create may have failed ({type(cause).__name__}) and reconciling failed "
+                f"({type(exc).__name__}); check the command list before sending again"
+            ) from exc
+        if not missing:
+            log.info("create: reconciled %d command(s)", len(found))
+            return found
+        what = f"create may have failed ({type(cause).__name__})"
+        if found:
+            raise DexPartialWriteError(
+                f"{what}; found commands for {len(found)} device(s), none for {missing}",
+                found,
+                missing,
+            ) from cause
+        raise DexAmbiguousWriteError(
+            f"{what}; no matching command found yet for {missing}: "
+            "check the command list before sending again"
+        ) from cause
+
+    # -- HTTP, the envelope and errors ---------------------------------------------------
+
+    def _url(self, *segments: str) -> str:
+        path = "/".join(quote(s, safe="") for s in ("accounts", self.account_id, *segments))
+        return f"{self.base_url}/{path}"
+
+    async def _get(
+        self, url: str, params: dict[str, Any], *, bare_ok: bool = False
+    ) -> tuple[Any, Any]:
+        async def once(budget: RetryBudget) -> tuple[Any, Any]:
+            return self._unwrap(await self._send("GET", url, budget, params=params), bare_ok)
+
+        return await self._retrying("GET", once)
+
+    async def _retrying(self, label: str, once: Callable[[RetryBudget], Awaitable[T]]) -> T:
+        budget = self.retry.start()
+        while True:
+            budget.attempts += 1
+            try:
+                return await once(budget)
+            except DexError as exc:
+                delay = budget.next_delay(exc) if is_retryable_read_error(exc) else None
+                if delay is None:
+                    raise
+                log.info("%s: %s, retry %d in %.1fs", label, exc, budget.attempts, delay)
+                await budget.wait(delay)
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        budget: RetryBudget,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        stream: bool = False,
+        accept: str = "application/json",
+    ) -> httpx.Response:
+        await self.limiter.acquire(max_wait=max(0.0, min(self.limiter.max_wait, budget.left())))
+        headers = {
+            "Authorization": f"Bearer {self._token.get_secret_value()}",
+            "Accept": accept,
+            "User-Agent": "dexbot",
+        }
+        request = self._http.build_request(
+            method, url, params=params, json=json, headers=headers, timeout=self._timeout
+        )
+        try:
+            response = await self._http.send(request, stream=stream)
+        except TRANSPORT_ERRORS as exc:
+            raise DexTransportError(f"{method} failed: {type(exc).__name__}") from exc
+        if response.status_code == 429:
+            after = parse_retry_after(response.headers.get("retry-after"))
+            self.limiter.block_for(after if after is not None else 60.0)
+        return response
+
+    def _unwrap(
+        self, response: httpx.Response, bare_ok: bool = False, *, content: bytes | None = None
+    ) -> tuple[Any, Any]:
+        """The one place the v4 envelope is read: ``(result, result_info)`` or an error."""
+        raw = response.content if content is None else content
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if not response.is_success:
+            raise self._error(response, body, raw)
+        if isinstance(body, dict) and "success" in body and "result" in body:
+            if body.get("success") is not True:
+                raise self._error(response, body, raw)
+            return body.get("result"), body.get("result_info")
+        if bare_ok and isinstance(body, dict):
+            return body, None
+        raise _UnreadableAnswer(response.status_code, [ApiMessage(0, "not a v4 envelope")])
+
+    def _error(self, response: httpx.Response, body: Any, raw: bytes) -> DexApiError:
+        status = response.status_code
+        if isinstance(body, dict):
+            errors = api_messages(body.get("errors"))
+            messages = api_messages(body.get("messages"))
+        else:
+            snippet = raw[:200].decode("utf-8", errors="replace")
+            errors, messages = [ApiMessage(0, f"non-JSON answer: {snippet!r}")], []
+        errors = [ApiMessage(e.code, self._scrub(e.message)) for e in errors]
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        return classify_error(status, errors, messages, retry_after)
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._token.get_secret_value(), "[token]")
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def _validate_specs(specs: Sequence[CommandSpec | Mapping[str, Any]]) -> list[CommandSpec]:
+    if not specs:
+        raise DexValidationError("at least 1 device per command call; got 0")
+    if len(specs) > MAX_DEVICES_PER_CREATE:
+        raise DexValidationError(
+            f"at most {MAX_DEVICES_PER_CREATE} devices per command call; got {len(specs)}"
+        )
+    parsed = [_coerce_spec(spec) for spec in specs]
+    keys = [(s.device_id, s.registration_id, s.type) for s in parsed]
+    if len(set(keys)) != len(keys):
+        raise DexValidationError("the same command twice for one device in one call")
+    return parsed
+
+
+def _coerce_spec(spec: CommandSpec | Mapping[str, Any]) -> CommandSpec:
+    if isinstance(spec, CommandSpec):
+        return spec
+    try:
+        data = dict(spec)
+        kind = CommandType(str(data.get("type")))
+        if isinstance(data.get("args"), Mapping):
+            # Validate against this type's args, not the first union member that fits.
+            data["args"] = ARGS_FOR_TYPE[kind].model_validate(data["args"])
+        return CommandSpec.model_validate(data)
+    except ValidationError as exc:
+        raise DexValidationError(f"invalid command: {_describe(exc)}") from None
+    except (TypeError, ValueError) as exc:
+        raise DexValidationError(f"invalid command: {exc}") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()
+    )
+
+
+def _page_params(page: int, per_page: int) -> dict[str, Any]:
+    if not 1 <= per_page <= MAX_PER_PAGE:
+        raise DexValidationError(
+            f"per_page must be 1..{MAX_PER_PAGE} (Cloudflare's maximum); got {per_page}"
+        )
+    if page < 1:
+        raise DexValidationError(f"page must be >= 1; got {page}")
+    return {"page": page, "per_page": per_page}
+
+
+def _require_id(value: str, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise DexValidationError(f"{name} must be a non-empty string")
+    return value
+
+
+def _enum_value(value: StrEnum | str, enum: type[StrEnum], name: str) -> str:
+    try:
+        return enum(value).value
+    except ValueError:
+        allowed = ", ".join(m.value for m in enum)
+        raise DexValidationError(f"{name} must be one of {allowed}; got {value!r}") from None
+
+
+def _rfc3339(value: datetime, name: str) -> str:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise DexValidationError(f"{name} must be timezone-aware")
+    text = value.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")
+
+
+def _rows(result: Any, key: str) -> list[Any]:
+    rows = result.get(key) if isinstance(result, dict) else None
+    return rows if isinstance(rows, list) else []
+
+
+def _info(raw: Any, page: int, per_page: int, count: int) -> ResultInfo:
+    info = ResultInfo.model_validate(raw) if isinstance(raw, dict) else ResultInfo()
+    return info.model_copy(
+        update={
+            "page": info.page or page,
+            "per_page": info.per_page or per_page,
+            "count": count if info.count is None else info.count,
+        }
+    )
+
+
+def _models(model: type[M], rows: list[Any]) -> list[M]:
+    try:
+        return [model.model_validate(row) for row in rows]
+    except ValidationError as exc:
+        raise _UnreadableAnswer(
+            200, [ApiMessage(0, f"unexpected answer: {_describe(exc)}")]
+        ) from None
+
+
+async def _all_pages(
+    fetch: Callable[[int], Awaitable[Page[ItemT]]], key: Callable[[ItemT], str]
+) -> AsyncIterator[ItemT]:
+    seen: set[str] = set()
+    number = 1
+    while True:
+        page = await fetch(number)
+        for item in page.items:
+            if key(item) not in seen:  # rows shift when commands are created meanwhile
+                seen.add(key(item))
+                yield item
+        if not page.items or not page.has_more:
+            return
+        number += 1
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    """An error body, at most 64 KiB of it: error answers are small, or not worth keeping."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= _ERROR_BODY_CAP:
+            break
+    return b"".join(chunks)

@@ -1,0 +1,168 @@
+"""Streaming an artifact to disk, and turning Cloudflare's ``filename`` into safe names.
+
+A command's ``filename`` has been seen both as a bare name and as a URL, and it comes from
+the network: it is never used as a local path unchecked. ``remote_artifact_name`` gives the
+name to request (the last path segment, URL-decoded, or ``<command_id>.zip``);
+``local_artifact_name`` turns that into a single harmless path component.
+
+``stream_to_file`` writes the body to a temporary file in the destination directory in
+fixed-size chunks, hashing as it goes, so memory does not grow with the artifact; the file
+is renamed into place only when complete. Over ``max_bytes`` it raises ``ArtifactTooLarge``
+(a ``DexError``, not a ``DexValidationError``: the request was sent, the answer was refused)
+and, like on any other error, deletes the partial file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from bot.dex.errors import DexError, DexValidationError
+
+#: Longest local file name we create, in UTF-8 bytes (most file systems allow 255).
+MAX_NAME_BYTES = 200
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+
+
+class ArtifactTooLarge(DexError):
+    """The artifact is bigger than the caller's ``max_bytes``; nothing was kept on disk."""
+
+    def __init__(self, limit: int, seen: int) -> None:
+        super().__init__(f"artifact exceeds the {limit:,}-byte limit (at least {seen:,} bytes)")
+        self.limit = limit
+        self.seen = seen
+
+
+@dataclass(frozen=True)
+class DownloadedArtifact:
+    """An artifact saved to disk: where, how big, its SHA-256, and its (local) file name."""
+
+    path: Path
+    size: int
+    sha256: str
+    filename: str
+
+
+def fallback_name(command_id: str) -> str:
+    """``<command_id>.zip``, the name used when Cloudflare gives none."""
+    return f"{command_id}.zip"
+
+
+def remote_artifact_name(filename: str | None, command_id: str) -> str:
+    """The name to request: the last path segment of ``filename`` (a bare name or a URL),
+    URL-decoded; ``<command_id>.zip`` when that is empty, ``.`` or ``..``."""
+    raw = (filename or "").strip()
+    if "://" in raw or raw.startswith("/"):  # a URL (or its path): drop query and fragment
+        raw = urlsplit(raw).path
+    segment = unquote(raw.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1])
+    if "/" in segment or "\\" in segment:  # an encoded separator: keep only the tail
+        segment = segment.replace("\\", "/").rsplit("/", 1)[-1]
+    if segment.strip() in ("", ".", ".."):
+        return fallback_name(command_id)
+    return segment
+
+
+def local_artifact_name(name: str, command_id: str) -> str:
+    """A single, harmless file-name component for ``name``.
+
+    Path separators, NUL, control and reserved characters become ``_``; leading dots and
+    spaces are dropped (no hidden files, no ``..``); the length is capped keeping the
+    extension. Falls back to a sanitised ``<command_id>.zip`` when nothing is left.
+    """
+
+    def clean(text: str) -> str:
+        text = unicodedata.normalize("NFC", text)
+        text = "".join("_" if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)
+        text = _UNSAFE.sub("_", text).strip().lstrip(". ").rstrip(". ")
+        return _truncate(text)
+
+    cleaned = clean(name)
+    if not cleaned or set(cleaned) <= {"_"}:
+        cleaned = clean(fallback_name(command_id))
+    return cleaned or "artifact.zip"
+
+
+def _truncate(name: str) -> str:
+    if len(name.encode()) <= MAX_NAME_BYTES:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or len(ext) > 16:
+        stem, ext = name, ""
+    suffix = f".{ext}" if ext else ""
+    budget = MAX_NAME_BYTES - len(suffix.encode())
+    encoded = stem.encode()[:budget].decode(errors="ignore")
+    return encoded + suffix
+
+
+def _write(fh: IO[bytes], hasher: hashlib._Hash, chunk: bytes) -> None:
+    hasher.update(chunk)
+    fh.write(chunk)
+
+
+def _finish(fh: IO[bytes], tmp: str, final: Path) -> None:
+    fh.flush()
+    os.fsync(fh.fileno())
+    fh.close()
+    os.replace(tmp, final)
+
+
+def _discard(fh: IO[bytes], tmp: str) -> None:
+    with contextlib.suppress(OSError):
+        fh.close()
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+
+
+async def stream_to_file(
+    response: httpx.Response,
+    dest_dir: Path,
+    filename: str,
+    *,
+    chunk_size: int = 1 << 20,
+    max_bytes: int | None = None,
+) -> DownloadedArtifact:
+    """Write a streamed ``response`` body to ``dest_dir/filename`` with bounded memory.
+
+    ``filename`` must already be a safe single component (see ``local_artifact_name``);
+    this checks it again and refuses anything that would land outside ``dest_dir``.
+    """
+    if chunk_size < 1:
+        raise DexValidationError(f"chunk_size must be >= 1; got {chunk_size}")
+    if max_bytes is not None and max_bytes < 1:
+        raise DexValidationError(f"max_bytes must be >= 1; got {max_bytes}")
+    dest = await asyncio.to_thread(dest_dir.resolve)
+    final = dest / filename
+    if filename in ("", ".", "..") or final.parent != dest or final.name != filename:
+        raise DexValidationError(f"refusing artifact file name {filename!r}")
+    declared = response.headers.get("content-length", "")
+    if max_bytes is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise ArtifactTooLarge(max_bytes, int(declared))
+
+    await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
+    fd, tmp = await asyncio.to_thread(tempfile.mkstemp, prefix=".dexdl-", suffix=".part", dir=dest)
+    fh = os.fdopen(fd, "wb")
+    hasher = hashlib.sha256()
+    size = 0
+    try:
+        async for chunk in response.aiter_bytes(chunk_size):
+            size += len(chunk)
+            if max_bytes is not None and size > max_bytes:
+                raise ArtifactTooLarge(max_bytes, size)
+            await asyncio.to_thread(_write, fh, hasher, chunk)
+        await asyncio.to_thread(_finish, fh, tmp, final)
+    except BaseException:
+        # Synchronous on purpose: this also runs on cancellation, where awaiting is unsafe.
+        _discard(fh, tmp)
+        raise
+    return DownloadedArtifact(path=final, size=size, sha256=hasher.hexdigest(), filename=filename)
