@@ -23,3 +23,27 @@ __all__ = [
     "render_quota",
     "render_status",
 ]
+
+# Capture requests: parent message, approval card, thread replies; the request and deny modals.
+from handlers.blocks.capture import (
+    describe_command,
+    render_card,
+    render_parent,
+    render_request_ack,
+    render_thread_note,
+    render_thread_status,
+)
+from handlers.blocks.modal import deny_modal, modal_errors, read_submission, request_modal
+
+__all__ += [
+    "deny_modal",
+    "describe_command",
+    "modal_errors",
+    "read_submission",
+    "render_card",
+    "render_parent",
+    "render_request_ack",
+    "render_thread_note",
+    "render_thread_status",
+    "request_modal",
+]
