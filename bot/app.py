@@ -9,6 +9,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -29,6 +30,7 @@ from bot.store.db import create_engine, migrate, session_factory
 from bot.store.leases import Leases
 from bot.store.outbox import Outbox
 from bot.store.requests import RequestStore
+from bot.worker.artifacts import ArtifactRelay
 from bot.worker.deliver import Deliverer, Renderers
 
 log = logging.getLogger("dexbot")
@@ -91,6 +93,9 @@ class DexBot:
 
     async def aclose(self) -> None:
         """Release connections."""
+        relay = self.services.deliverer.upload
+        if isinstance(relay, ArtifactRelay):
+            await relay.aclose()
         await self.services.dex.aclose()
         await self.services.engine.dispose()
 
@@ -150,6 +155,10 @@ def create_app(
             thread_status=blocks.render_thread_status,
             thread_note=blocks.render_thread_note,
         ),
+    )
+    artifact_dir = Path(settings.dex_artifact_dir) if settings.dex_artifact_dir else None
+    services.deliverer.upload = ArtifactRelay(
+        services, services.slack, services.deliverer.find_posted, work_dir=artifact_dir
     )
     secret = settings.slack_signing_secret
     app = AsyncApp(

@@ -18,7 +18,7 @@ def _background(bot: DexBot, worker: bool) -> list[Callable[[], Coroutine[Any, A
         return []
     from bot.worker.runner import run_forever
 
-    return [lambda: run_forever(bot.services)]
+    return [lambda: run_forever(bot.services, bot.services.deliverer)]
 
 
 async def migrate_only(settings: Settings) -> None:
@@ -63,6 +63,6 @@ async def run_worker(settings: Settings) -> None:
     bot = create_app(settings)
     await bot.start()
     try:
-        await run_forever(bot.services)
+        await run_forever(bot.services, bot.services.deliverer)
     finally:
         await asyncio.shield(bot.aclose())

@@ -26,7 +26,7 @@ from bot.dex.errors import (
 )
 from bot.domain.errors import UserFacingError
 from bot.domain.grammar import ParseError
-from handlers.blocks.common import Rendered, ephemeral_error
+from handlers.blocks.common import Rendered
 
 Reply = Callable[[Rendered], Awaitable[object]]
 log = logging.getLogger("dexbot.errors")
@@ -65,6 +65,15 @@ def describe(exc: BaseException) -> str | None:
     return None
 
 
+def _plain(message: str) -> Rendered:
+    # Not escaped as a whole: our messages carry real mentions. Outside text inside them was
+    # made inert where it was inserted (bot.domain.errors.inert; the grammar's echo).
+    text = f":warning: {message.strip()[:2900]}"
+    return Rendered(
+        text=text, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    )
+
+
 def new_ref() -> str:
     """A short reference a person can quote to an admin."""
     return secrets.token_hex(3).upper()
@@ -82,7 +91,7 @@ async def report(exc: BaseException, reply: Reply, logger: logging.Logger = log)
     elif isinstance(exc, DexError | SlackApiError):
         logger.warning("%s: %s", type(exc).__name__, exc)
     try:
-        await reply(ephemeral_error(message))
+        await reply(_plain(message))
     except Exception:  # the reply channel itself failed; the log is all we have
         logger.exception("could not deliver an error message to the user")
 

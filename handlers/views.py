@@ -44,7 +44,7 @@ def capture_from_form(
         kind = None
     if kind is None:
         errors[BlockId.TYPE.value] = "Pick what to run."
-    if not device:
+    if user and not device:  # the device select only exists once a person is picked
         errors[BlockId.DEVICE.value] = "Pick a device."
     if limits.require_reason and not reason:
         errors[BlockId.REASON.value] = "Say why you need this; the approver will read it."

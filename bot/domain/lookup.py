@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from bot.dex.models import EligibleDevice
-from bot.domain.errors import UserFacingError
+from bot.domain.errors import UserFacingError, inert
 from bot.domain.model import SlackUser, UnknownUser
 from bot.domain.ports import DexPort, DirectoryPort
 
@@ -97,11 +97,15 @@ async def find_device(dex: DexPort, ref: str) -> EligibleDevice:
                 break
     if not matches:
         raise UserFacingError(
-            f"No device called “{needle[:60]}” has connected in the last hour. "
+            f"No device called “{inert(needle, 60)}” has connected in the last hour. "
             "Try `/dex devices <part of the name>` to look it up."
         )
     by_device = {d.device_id for d in matches}
     if len(by_device) > 1:
-        names = ", ".join(sorted({d.device_name or d.device_id for d in matches})[:5])
-        raise UserFacingError(f"“{needle[:60]}” matches several devices ({names}); use its id.")
+        names = ", ".join(
+            inert(n, 40) for n in sorted({d.device_name or d.device_id for d in matches})[:5]
+        )
+        raise UserFacingError(
+            f"“{inert(needle, 60)}” matches several devices ({names}); use its id."
+        )
     return matches[0]

@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.dex.models import CommandType, EligibleDevice
 from bot.domain import grammar as g
-from bot.domain.errors import UserFacingError
+from bot.domain.errors import UserFacingError, inert
 from bot.domain.lookup import find_device, user_devices
 from bot.domain.model import CaptureRequest, RequestState, TargetDevice
 from bot.domain.quota import Forecast, forecast
@@ -40,7 +40,7 @@ class NeedsDeviceChoice(UserFacingError):
     """Several eligible devices and none named: the handler opens the modal to choose."""
 
     def __init__(self, draft: g.CaptureDraft, devices: list[EligibleDevice]) -> None:
-        names = ", ".join(d.device_name or d.device_id for d in devices if d.eligible)
+        names = ", ".join(inert(d.device_name or d.device_id, 40) for d in devices if d.eligible)
         super().__init__(
             f"That person has several eligible devices ({names}). Add `--device NAME` to pick "
             "one, or `--all` for all of them."
@@ -74,13 +74,13 @@ def _target_device(d: EligibleDevice) -> TargetDevice:
 
 
 def _check_device(d: EligibleDevice, ctx: Context, now: datetime) -> None:
-    name = d.device_name or d.device_id
+    name = inert(d.device_name or d.device_id, 60)
     if not d.eligible:
-        reason = d.ineligible_reason or "Cloudflare says it is not eligible"
+        reason = inert(d.ineligible_reason, 200) or "Cloudflare says it is not eligible"
         raise UserFacingError(f"{name} can't run remote commands: {reason}.")
     if (d.platform or "").lower() not in SUPPORTED_PLATFORMS:
         raise UserFacingError(
-            f"{name} runs {d.platform or 'an unknown platform'}; remote captures work on "
+            f"{name} runs {inert(d.platform, 20) or 'an unknown platform'}; remote captures work on "
             "Windows, macOS and Linux only."
         )
     seen = _parse_seen(d.timestamp)
@@ -119,9 +119,9 @@ async def _pick_devices(
             if wanted in (d.device_id.casefold(), (d.device_name or "").casefold())
         ]
         if not chosen:
-            names = ", ".join(d.device_name or d.device_id for d in found.devices)
+            names = ", ".join(inert(d.device_name or d.device_id, 40) for d in found.devices)
             raise UserFacingError(
-                f"<@{found.user.user_id}> has no device called “{cmd.device[:60]}”. "
+                f"<@{found.user.user_id}> has no device called “{inert(cmd.device, 60)}”. "
                 f"Their devices: {names}."
             )
         return found.user.user_id, found.email, chosen
@@ -140,7 +140,7 @@ async def _pick_devices(
 
 def _none_eligible(user_id: str, ineligible: list[EligibleDevice]) -> str:
     reasons = "; ".join(
-        f"{d.device_name or d.device_id}: {d.ineligible_reason or 'not eligible'}"
+        f"{inert(d.device_name or d.device_id, 40)}: {inert(d.ineligible_reason, 120) or 'no'}"
         for d in ineligible
     )
     return f"None of <@{user_id}>'s devices can run remote commands ({reasons})."

@@ -11,6 +11,7 @@ from bot.dex.client import DexClient
 from bot.domain.grammar import Limits
 from bot.domain.policy import AccessPolicy
 from bot.slackapi.directory import Directory
+from bot.store.leases import Leases
 from bot.store.outbox import Outbox
 from bot.store.requests import RequestStore
 
@@ -34,5 +35,7 @@ class Context(Protocol):
     def limits(self) -> Limits: ...
     @property
     def clock(self) -> Callable[[], datetime]: ...
+    @property
+    def leases(self) -> Leases: ...
     @property
     def owner(self) -> str: ...

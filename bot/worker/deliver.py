@@ -23,12 +23,12 @@ from bot.domain.model import CaptureRequest
 from bot.domain.quota import Forecast
 from bot.services.context import Context
 from bot.store.outbox import OutboxItem
+from bot.worker.artifacts import METADATA_EVENT
 
 log = logging.getLogger("dexbot.deliver")
 
 LEASE = timedelta(seconds=120)
 MAX_ATTEMPTS = 6
-METADATA_EVENT = "dexbot_post"
 
 
 class RenderedLike(Protocol):
@@ -102,6 +102,13 @@ class Deliverer:
         if item.attempts >= MAX_ATTEMPTS:
             await self.ctx.outbox.fail(item.key, now, error)
             log.error("outbox %s gave up after %d attempts: %s", item.key, item.attempts, error)
+            if item.kind == "upload":
+                await self._tell_thread(
+                    req,
+                    f"I couldn't upload the result into this thread "
+                    f"after {item.attempts} tries ({error}). It is still "
+                    "in the Cloudflare dashboard.",
+                )
             return 0
         delay = timedelta(seconds=min(300, 2**item.attempts))
         await self.ctx.outbox.retry(item.key, now, now + delay, error)
@@ -179,6 +186,16 @@ class Deliverer:
             if not cursor:
                 return None
         return None
+
+    async def _tell_thread(self, req: CaptureRequest, text: str) -> None:
+        if not (req.parent_channel and req.parent_ts):
+            return
+        try:
+            await self.slack.chat_postMessage(
+                channel=req.parent_channel, thread_ts=req.parent_ts, text=text
+            )
+        except SlackApiError:
+            log.warning("could not tell thread of %s about a failure", req.short_id)
 
     async def _forecast(self, req: CaptureRequest) -> Forecast | None:
         if not req.state.is_open:

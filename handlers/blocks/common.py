@@ -151,11 +151,13 @@ def fit_escaped(text: str, limit: int) -> str:
     Cuts the raw text (never inside an ``&amp;`` entity); escaping can grow it fivefold.
     """
     n = limit
-    while True:
+    while n >= 1:
         escaped = escape_mrkdwn(truncate(text, n))
         if len(escaped) <= limit:
             return escaped
-        n -= max(1, (len(escaped) - limit) // 4)
+        # An escaped character is at most 5 long, so this never skips a length that fits.
+        n -= max(1, (len(escaped) - limit) // 5)
+    return "…"  # nothing of it fits escaped; never raise over a label
 
 
 def user_ref(user_id: str) -> str:

@@ -152,7 +152,7 @@ async def bot(
 ) -> AsyncIterator[BotHarness]:
     """The bot served over HTTP on a loopback port, wired to the simulator and fake Slack."""
     marker = request.node.get_closest_marker("botdb")
-    kind = marker.args[0] if marker else "sqlite"
+    kind = getattr(request, "param", None) or (marker.args[0] if marker else "sqlite")
     db_url = (
         await _create_pg_database()
         if kind == "postgres"

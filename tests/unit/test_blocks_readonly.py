@@ -465,3 +465,11 @@ def test_quota_past_its_reset_and_more_waiting_than_left() -> None:
     rendered = render_quota(quota, awaiting_approval=5, now=NOW)
     assert rendered.text == "2 of 25 commands left until 10:00 UTC (due now); 5 awaiting approval"
     assert "5 requests awaiting approval, more than the 2 left." in dump(rendered)
+
+
+def test_fit_escaped_never_raises_and_keeps_what_fits() -> None:
+    from handlers.blocks.common import fit_escaped
+
+    assert len(fit_escaped("&" * 100, 100)) <= 100
+    assert fit_escaped("&" * 100, 100).startswith("&amp;" * 19)
+    assert fit_escaped("&" * 100, 3) == "…"

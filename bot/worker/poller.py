@@ -1,0 +1,150 @@
+"""The status poller: one pass over Cloudflare's command list per cycle, never a request per
+command. A cycle lists the window from the oldest in-flight command's creation to the newest
+(``per_page`` 50, newest first) and stops once every in-flight id was seen, so it costs
+ceil(in-flight / 50) pages plus what others created in the window, capped at that + 2.
+
+Each observed change is recorded with a guarded UPDATE together with its outbox rows (thread
+reply, parent and card edits, artifact upload), so a change is posted once however many
+workers saw it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.dex.models import Command
+from bot.domain.model import TargetDevice
+from bot.services.context import Context
+from bot.store.commands import CommandStore, InFlight
+
+log = logging.getLogger("dexbot.poller")
+
+PER_PAGE = 50
+#: Cloudflare's clock and ours differ a little; widen the window by this much.
+SKEW = timedelta(minutes=2)
+#: Cloudflare times a capture out after 10 min when the device is offline; say so a bit later.
+STUCK_AFTER = {"PENDING_EXEC": timedelta(minutes=11), "PENDING_UPLOAD": timedelta(minutes=15)}
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    """What one poll cycle did."""
+
+    in_flight: int
+    pages: int
+    changes: int
+    flagged: int
+
+
+def page_cap(in_flight: int) -> int:
+    """The most list pages one cycle may fetch."""
+    return math.ceil(in_flight / PER_PAGE) + 2
+
+
+class Poller:
+    """Polls Cloudflare for the store's in-flight commands."""
+
+    def __init__(self, ctx: Context, commands: CommandStore) -> None:
+        self.ctx = ctx
+        self.commands = commands
+
+    async def cycle(self) -> CycleReport:
+        """One pass: list, compare, record changes, flag stuck commands."""
+        in_flight = await self.commands.in_flight()
+        if not in_flight:
+            return CycleReport(0, 0, 0, 0)
+        wanted = {c.command_id: c for c in in_flight}
+        created = [c.created_date or c.status_changed_at for c in in_flight]
+        seen: dict[str, Command] = {}
+        pages = 0
+        cap = page_cap(len(in_flight))
+        page = 1
+        while pages < cap:
+            result = await self.ctx.dex.list_commands(
+                page=page, per_page=PER_PAGE, from_=min(created) - SKEW, to=max(created) + SKEW
+            )
+            pages += 1
+            for row in result.items:
+                if row.id in wanted:
+                    seen[row.id] = row
+            if len(seen) == len(wanted) or not result.has_more:
+                break
+            page += 1
+        changes = 0
+        for command_id, row in seen.items():
+            if row.status and row.status != wanted[command_id].status:
+                changes += await self._record(wanted[command_id], row)
+        flagged = 0
+        now = self.ctx.clock()
+        for cmd in in_flight:
+            limit = STUCK_AFTER.get(cmd.status)
+            if command_id_changed(cmd, seen) or limit is None or cmd.stale_flagged:
+                continue
+            if now - cmd.status_changed_at > limit:
+                flagged += await self._flag(cmd, now)
+        return CycleReport(len(in_flight), pages, changes, flagged)
+
+    async def _device_name(self, cmd: InFlight) -> str:
+        req = await self.ctx.requests.get(cmd.request_id)
+        devices: tuple[TargetDevice, ...] = req.devices if req else ()
+        return next((d.name for d in devices if d.device_id == cmd.device_id), cmd.device_id)
+
+    async def _record(self, cmd: InFlight, row: Command) -> int:
+        now = self.ctx.clock()
+        new = row.status or ""
+        rid, cid = cmd.request_id, cmd.command_id
+        outbox: list[tuple[str, str, dict[str, Any]]] = [
+            (
+                f"{rid}:status:{cid}:{new}",
+                "status",
+                {
+                    "device_name": await self._device_name(cmd),
+                    "command_id": cid,
+                    "status": new,
+                    "detail": None,
+                },
+            ),
+            (f"{rid}:parent:{cid}:{new}", "parent", {}),
+            (f"{rid}:card:{cid}:{new}", "card", {}),
+        ]
+        if new == "SUCCESS" and row.filename:
+            outbox.append(
+                (
+                    f"{rid}:upload:{cid}",
+                    "upload",
+                    {"command_id": cid, "filename": row.filename, "command_type": cmd.command_type},
+                )
+            )
+        won = await self.commands.apply_status(
+            cmd,
+            new,
+            now=now,
+            completed_date=row.completed_date,
+            filename=row.filename,
+            outbox=outbox,
+        )
+        return int(won)
+
+    async def _flag(self, cmd: InFlight, now: datetime) -> int:
+        name = await self._device_name(cmd)
+        minutes = int((now - cmd.status_changed_at).total_seconds() // 60)
+        if cmd.status == "PENDING_EXEC":
+            text = (
+                f"{name} hasn't picked up the command in {minutes} min. It may be offline; "
+                "Cloudflare gives up after 10 minutes and the command will show as failed."
+            )
+        else:
+            text = f"{name} has been uploading for {minutes} min; large captures take a while."
+        key = f"{cmd.request_id}:stuck:{cmd.command_id}:{cmd.status}"
+        won = await self.commands.flag_stale(cmd, now=now, outbox=[(key, "note", {"text": text})])
+        return int(won)
+
+
+def command_id_changed(cmd: InFlight, seen: dict[str, Command]) -> bool:
+    """Whether this cycle saw the command move on (then it is not stuck)."""
+    row = seen.get(cmd.command_id)
+    return row is not None and row.status != cmd.status

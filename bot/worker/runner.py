@@ -1,0 +1,103 @@
+"""The supervised worker loop: poll Cloudflare (one leader at a time), expire requests,
+finish interrupted dispatches, deliver the outbox. A failure in one step is logged and the
+loop goes on; the interval stretches to keep within the configured share of Cloudflare's
+request budget, and waits out a rate limit when Cloudflare imposes one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.dex.errors import DexRateBudgetExceeded, DexRateLimitedError
+from bot.services.capture import CaptureService
+from bot.services.context import Context
+from bot.services.dispatch import recover
+from bot.store.commands import CommandStore
+from bot.worker.deliver import Deliverer
+from bot.worker.poller import CycleReport, Poller
+
+log = logging.getLogger("dexbot.worker")
+LEASE_NAME = "poller"
+
+
+@dataclass
+class TickReport:
+    """What one worker tick did (for tests and logs)."""
+
+    leader: bool
+    poll: CycleReport | None
+    expired: int
+    recovered: int
+    delivered: int
+    wait_seconds: float
+
+
+def budget_interval(settings: object, pages: int, base: float) -> float:
+    """Seconds to wait so that ``pages`` requests a cycle stay within the poller's share."""
+    limit = getattr(settings, "cloudflare_rate_limit", 1200)
+    window = getattr(settings, "cloudflare_rate_window_seconds", 300.0)
+    share = getattr(settings, "dex_poll_budget_share", 0.5)
+    per_second = limit * share / window
+    return max(base, math.ceil(pages / per_second * 10) / 10)
+
+
+class Worker:
+    """One worker process's loop state."""
+
+    def __init__(self, services: Context, deliverer: Deliverer) -> None:
+        self.svc = services
+        self.deliverer = deliverer
+        self.poller = Poller(services, CommandStore(services.requests.sessions))
+
+    async def tick(self) -> TickReport:
+        """One pass of every duty; never raises."""
+        settings = self.svc.settings
+        base = settings.dex_poll_interval_seconds
+        ttl = timedelta(seconds=max(30.0, base * 3))
+        wait = base
+        leader = False
+        report: CycleReport | None = None
+        expired = recovered = delivered = 0
+        try:
+            leader = await self.svc.leases.acquire(LEASE_NAME, self.svc.clock(), ttl)
+        except Exception:
+            log.exception("lease check failed")
+        if leader:
+            try:
+                report = await self.poller.cycle()
+                wait = budget_interval(settings, report.pages, base)
+            except (DexRateLimitedError, DexRateBudgetExceeded) as exc:
+                wait = max(base, exc.retry_after)
+                log.warning("Cloudflare rate limit; polling again in %.0f s", wait)
+            except Exception:
+                log.exception("poll cycle failed")
+            try:
+                expired = len(await CaptureService(self.svc).expire_due())
+                recovered = await recover(self.svc, actor="dexbot")
+            except Exception:
+                log.exception("expiry/recovery failed")
+        try:
+            delivered = await self.deliverer.run_once(limit=200)
+        except Exception:
+            log.exception("outbox delivery failed")
+        return TickReport(leader, report, expired, recovered, delivered, wait)
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Tick until ``stop`` is set (or forever)."""
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            report = await self.tick()
+            with contextlib.suppress(TimeoutError):  # the interval passed: tick again
+                await asyncio.wait_for(stop.wait(), timeout=report.wait_seconds)
+        await self.svc.leases.release(LEASE_NAME)
+
+
+async def run_forever(services: Context, deliverer: Deliverer) -> None:
+    """The worker for ``serve``, ``socket`` and ``worker``."""
+    worker = Worker(services, deliverer)
+    log.info("worker started")
+    await worker.run()
