@@ -80,8 +80,8 @@ def _check_device(d: EligibleDevice, ctx: Context, now: datetime) -> None:
         raise UserFacingError(f"{name} can't run remote commands: {reason}.")
     if (d.platform or "").lower() not in SUPPORTED_PLATFORMS:
         raise UserFacingError(
-            f"{name} runs {inert(d.platform, 20) or 'an unknown platform'}; remote captures work on "
-            "Windows, macOS and Linux only."
+            f"{name} runs {inert(d.platform, 20) or 'an unknown platform'}; remote captures "
+            "work on Windows, macOS and Linux only."
         )
     seen = _parse_seen(d.timestamp)
     recent = timedelta(minutes=ctx.settings.dex_device_recent_minutes)
