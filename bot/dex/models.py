@@ -112,8 +112,9 @@ class CommandSpec(_Request):
             "user_email": self.user_email,
             "type": self.type.value,
         }
-        if self.args is not None:
-            body["args"] = self.args.model_dump(by_alias=True, exclude_none=True)
+        args = self.args.model_dump(by_alias=True, exclude_none=True) if self.args else {}
+        if args:  # an empty object matches every args schema, which the contract's oneOf forbids
+            body["args"] = args
         if self.registration_id:
             body["registration_id"] = self.registration_id
         return body

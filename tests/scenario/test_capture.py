@@ -79,13 +79,16 @@ async def test_request_approve_dispatch_once(bot: BotHarness) -> None:
 
     posts = bot.cloudflare_posts(await bot.sim.requests("POST"))
     assert len(posts) == 1
-    sent = posts[0]["json"] if posts[0].get("json") else None
+    sent = posts[0]["json"]["commands"]
+    assert sent[0].pop("registration_id")  # Ann's registration on her laptop
+    assert sent == [{
+        "device_id": bot.sim.device("ann-macbook").device_id,
+        "user_email": "ann@example.com",
+        "type": "pcap",
+        "args": {"time-limit-min": 5},
+    }]
     commands = await bot.sim.commands()
     assert len(commands) == 1 and commands[0]["type"] == "pcap"
-    if sent is not None:
-        assert sent["commands"][0]["type"] == "pcap"
-        assert sent["commands"][0]["args"] == {"time-limit-min": 5}
-        assert "command_type" not in sent["commands"][0]
     texts = await thread_texts(bot, parent)
     assert any("Approved by" in t for t in texts)
     assert any(commands[0]["id"] in t for t in texts)
