@@ -81,12 +81,14 @@ async def test_request_approve_dispatch_once(bot: BotHarness) -> None:
     assert len(posts) == 1
     sent = posts[0]["json"]["commands"]
     assert sent[0].pop("registration_id")  # Ann's registration on her laptop
-    assert sent == [{
-        "device_id": bot.sim.device("ann-macbook").device_id,
-        "user_email": "ann@example.com",
-        "type": "pcap",
-        "args": {"time-limit-min": 5},
-    }]
+    assert sent == [
+        {
+            "device_id": bot.sim.device("ann-macbook").device_id,
+            "user_email": "ann@example.com",
+            "type": "pcap",
+            "args": {"time-limit-min": 5},
+        }
+    ]
     commands = await bot.sim.commands()
     assert len(commands) == 1 and commands[0]["type"] == "pcap"
     texts = await thread_texts(bot, parent)
