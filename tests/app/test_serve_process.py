@@ -1,0 +1,89 @@
+"""`dexbot serve` as a real process: it starts, migrates, answers health checks and a signed
+slash command, with the simulator and the fake Slack around it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from pathlib import Path
+
+import httpx
+
+from bot.sim.people import SAM, SUPPORT_CHANNEL
+from bot.sim.slack import FAKE_BOT_TOKEN, FAKE_SIGNING_SECRET, FakeSlack
+from bot.sim.slack.payloads import signed_headers, slash_command_body
+from tests.plugins.dexsim import SimHandle
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_for_line(stream: asyncio.StreamReader, needle: str, deadline: float) -> None:
+    async with asyncio.timeout(deadline):
+        while True:
+            line = await stream.readline()
+            if not line:
+                raise AssertionError(f"process exited before printing {needle!r}")
+            if needle in line.decode(errors="replace"):
+                return
+
+
+async def test_serve_starts_and_answers(
+    dex_sim: SimHandle, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "CLOUDFLARE_", "DEX_", "DATABASE_"))
+    }
+    env.update(
+        SLACK_BOT_TOKEN=FAKE_BOT_TOKEN,
+        SLACK_SIGNING_SECRET=FAKE_SIGNING_SECRET,
+        SLACK_API_URL=fake_slack.api_url,
+        CLOUDFLARE_API_URL=dex_sim.base_url,
+        CLOUDFLARE_API_TOKEN=dex_sim.token,
+        CLOUDFLARE_ACCOUNT_ID=dex_sim.account_id,
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/serve.db",
+        DEX_REQUESTERS="S0SUPPORT",
+        DEX_APPROVERS="S0MANAGER",
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "serve",
+        "--port",
+        str(port),
+        env=env,
+        cwd=str(tmp_path),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stderr is not None
+        await wait_for_line(proc.stderr, "dexbot listening", deadline=30)
+        base = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(timeout=10) as http:
+            assert (await http.get(f"{base}/healthz")).json() == {"ok": True}
+            ready = await http.get(f"{base}/readyz")
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["checks"] == {"database": "ok", "cloudflare": "ok"}
+            url = fake_slack.new_response_url(channel=SUPPORT_CHANNEL, user=SAM.user_id)
+            body = slash_command_body("quota", SAM.user_id, SUPPORT_CHANNEL, url, "trig-1")
+            resp = await http.post(
+                f"{base}/slack/events",
+                content=body,
+                headers=signed_headers(FAKE_SIGNING_SECRET, body),
+            )
+            assert resp.status_code == 200
+        await fake_slack.wait_for("response_url", timeout=15)
+        assert "commands left" in fake_slack.responses(url)[0].text.lower()
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), timeout=15)
