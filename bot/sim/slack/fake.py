@@ -19,7 +19,7 @@ from typing import Literal
 
 from bot.sim.slack.model import Ephemeral, Message, Response, SlackFile, View
 from bot.sim.slack.recorder import Call, CallMatcher, Fault, Subscriber
-from bot.sim.slack.server import FAKE_BOT_TOKEN, Server
+from bot.sim.slack.server import FAKE_BOT_TOKEN, Hold, Server
 from bot.sim.slack.workspace import Workspace
 
 __all__ = ["FakeSlack"]
@@ -164,6 +164,12 @@ class FakeSlack(Server):
         A failed upload does not use up its upload URL.
         """
         self._fail_upload(count, mode)
+
+    def hold(self, method: str) -> Hold:
+        """Carry out and record the next call of ``method``, then hold its answer until
+        ``hold.release()`` (released anyway at ``stop``). ``await hold.reached.wait()``
+        returns once Slack has acted: kill the client then to test exactly-once."""
+        return self._hold(method)
 
     def set_member(self, channel: str, member: bool = True) -> None:
         """Put the bot in (or out of) a channel."""

@@ -8,7 +8,9 @@ Routes::
     POST     /response/<id>           a response_url from new_response_url()
 
 Web API answers are HTTP 200 with Slack's ``ok``/``error`` envelope, except injected rate
-limits: HTTP 429, ``Retry-After`` and ``{"ok": false, "error": "ratelimited"}``.
+limits: HTTP 429, ``Retry-After`` and ``{"ok": false, "error": "ratelimited"}``. A held
+method (``hold``) is carried out and recorded, then its answer waits until released: the
+moment a client can be killed after Slack acted but before the client heard about it.
 """
 
 from __future__ import annotations
@@ -41,6 +43,22 @@ JSON_FIELDS = frozenset({"blocks", "attachments", "files", "metadata", "view", "
 CHUNK = 256 * 1024
 
 
+class Hold:
+    """One held answer: ``reached`` is set once the call was carried out and recorded."""
+
+    def __init__(self) -> None:
+        self.reached = asyncio.Event()
+        self._released = asyncio.Event()
+
+    def release(self) -> None:
+        """Let the held answer go out (to whoever is still connected)."""
+        self._released.set()
+
+    async def wait_released(self) -> None:
+        """Block the answer until ``release()``."""
+        await self._released.wait()
+
+
 class Server:
     """The aiohttp application and the request handlers (``FakeSlack`` builds on it)."""
 
@@ -54,6 +72,7 @@ class Server:
         self._base_url = ""
         self._upload_faults: list[Literal["500", "drop"]] = []
         self._used_uploads: set[str] = set()
+        self._holds: dict[str, list[Hold]] = {}
         #: Exceptions raised inside the fake itself (each answered ``fatal_error``).
         self.internal_errors: list[Exception] = []
 
@@ -93,6 +112,8 @@ class Server:
         self.files_dir.mkdir(parents=True, exist_ok=True)
 
     async def _stop(self) -> None:
+        for hold in (h for held in self._holds.values() for h in held):
+            hold.release()  # a held handler would otherwise stall the shutdown
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -108,6 +129,10 @@ class Server:
         if body.get("error") == "ratelimited":
             status, headers = 429, {"Retry-After": str(body.pop("retry_after"))}
         await self._record(name, args, status, body, token, request.path)
+        pending = [h for h in self._holds.get(name, []) if not h.reached.is_set()]
+        if pending:
+            pending[0].reached.set()
+            await pending[0].wait_released()
         return web.json_response(body, status=status, headers=headers)
 
     async def _answer(self, name: str, args: dict[str, Any], token: str | None) -> dict[str, Any]:
@@ -205,6 +230,11 @@ class Server:
             return web.Response(status=404, text=e.error)
         await self._record(RESPONSE_URL, body, 200, None, None, request.path)
         return web.Response(text="ok")
+
+    def _hold(self, method: str) -> Hold:
+        hold = Hold()
+        self._holds.setdefault(method, []).append(hold)
+        return hold
 
     def _fail_upload(self, count: int, mode: Literal["500", "drop"]) -> None:
         self._upload_faults.extend([mode] * count)
