@@ -10,6 +10,8 @@ simulator behind it and the fake Slack Web API in front of it.
 ``bot.slash`` sends a signed slash command exactly as Slack would and returns the first
 ``response_url`` answer; ``bot.click`` sends a signed button click. The database is SQLite by
 default; ``@pytest.mark.botdb("postgres")`` runs the same test on PostgreSQL.
+``@pytest.mark.botclock("sim")`` puts the bot on the simulator's clock (its own clock, the DEX
+client's rate limiter and retry waits), so ``bot.sim.advance()`` moves both sides at once.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from aiohttp import web
 
 from bot.app import DexBot, create_app
 from bot.config import Settings
+from bot.dex import DexClient, RateLimiter, RetryPolicy
 from bot.sim.people import APPROVALS_CHANNEL, MANAGERS_GROUP_ID, SUPPORT_CHANNEL, Person
 from bot.sim.slack import FAKE_BOT_TOKEN, FAKE_SIGNING_SECRET, FakeSlack
 from bot.sim.slack.payloads import (
@@ -42,6 +45,7 @@ from tests.plugins.dexsim import SimHandle
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "botdb(kind): sqlite (default) or postgres for `bot`")
     config.addinivalue_line("markers", "botenv(**settings): settings overrides for `bot`")
+    config.addinivalue_line("markers", "botclock(kind): wall (default) or sim clock for `bot`")
 
 
 @dataclass
@@ -160,7 +164,12 @@ async def bot(
     )
     env = request.node.get_closest_marker("botenv")
     settings = _settings(dex_sim, fake_slack, db_url, **(env.kwargs if env else {}))
-    dexbot = create_app(settings)
+    clocked = request.node.get_closest_marker("botclock")
+    dexbot = (
+        create_app(settings, clock=dex_sim.sim.clock.now, dex=sim_clocked_dex(settings, dex_sim))
+        if clocked and clocked.args[0] == "sim"
+        else create_app(settings)
+    )
     await dexbot.start()
     runner = web.AppRunner(build_web_app(dexbot))
     await runner.setup()
@@ -185,6 +194,24 @@ async def bot(
             await dexbot.aclose()
             if kind == "postgres":
                 await _drop_pg_database(db_url)
+
+
+def sim_clocked_dex(settings: Settings, sim: SimHandle) -> DexClient:
+    """A DEX client whose limiter and retry waits run on the simulator's clock (a wait
+    advances it), so rate limits and back-off pass without real sleeping."""
+    clock = sim.sim.clock
+
+    async def wait(seconds: float) -> None:
+        clock.advance(max(0.0, seconds))
+
+    limiter = RateLimiter(
+        settings.cloudflare_rate_limit,
+        settings.cloudflare_rate_window_seconds,
+        clock=clock.timestamp,
+        sleep=wait,
+    )
+    retry = RetryPolicy(sleep=wait, clock=clock.timestamp)
+    return DexClient.from_settings(settings, limiter=limiter, retry=retry)
 
 
 def blocks_text(blocks: list[dict[str, Any]]) -> str:
