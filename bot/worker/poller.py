@@ -1,11 +1,13 @@
 """The status poller: one pass over Cloudflare's command list per cycle, never a request per
 command. A cycle lists the window from the oldest in-flight command's creation to the newest
 (``per_page`` 50, newest first) and stops once every in-flight id was seen, so it costs
-ceil(in-flight / 50) pages plus what others created in the window, capped at that + 2.
+ceil(in-flight / 50) pages plus what others created in the window, capped at that + 2. When
+the commands still unseen are all older than the page just read (others created many commands
+in between), the window's end moves down to them instead of paging through the gap.
 
 Each observed change is recorded with a guarded UPDATE together with its outbox rows (thread
 reply, parent and card edits, artifact upload), so a change is posted once however many
-workers saw it.
+workers saw it. A failure recording one command is logged and the others go on.
 """
 
 from __future__ import annotations
@@ -24,10 +26,14 @@ from bot.store.commands import CommandStore, InFlight
 log = logging.getLogger("dexbot.poller")
 
 PER_PAGE = 50
-#: Cloudflare's clock and ours differ a little; widen the window by this much.
+#: Cloudflare's clock and ours differ a little; widen the window's end by this much.
 SKEW = timedelta(minutes=2)
-#: Cloudflare times a capture out after 10 min when the device is offline; say so a bit later.
-STUCK_AFTER = {"PENDING_EXEC": timedelta(minutes=11), "PENDING_UPLOAD": timedelta(minutes=15)}
+#: A command's stored creation time is when *we* recorded it: a dispatch finished by
+#: ``recover`` records it minutes after Cloudflare created it. Look this far back for them.
+LOOKBACK = timedelta(minutes=15)
+#: A device picks a command up within seconds when online; Cloudflare gives up after 10 min.
+#: Flag well before that (the note says so), and flag a slow upload later.
+STUCK_AFTER = {"PENDING_EXEC": timedelta(minutes=3), "PENDING_UPLOAD": timedelta(minutes=15)}
 
 
 @dataclass(frozen=True)
@@ -58,26 +64,14 @@ class Poller:
         if not in_flight:
             return CycleReport(0, 0, 0, 0)
         wanted = {c.command_id: c for c in in_flight}
-        created = [c.created_date or c.status_changed_at for c in in_flight]
-        seen: dict[str, Command] = {}
-        pages = 0
-        cap = page_cap(len(in_flight))
-        page = 1
-        while pages < cap:
-            result = await self.ctx.dex.list_commands(
-                page=page, per_page=PER_PAGE, from_=min(created) - SKEW, to=max(created) + SKEW
-            )
-            pages += 1
-            for row in result.items:
-                if row.id in wanted:
-                    seen[row.id] = row
-            if len(seen) == len(wanted) or not result.has_more:
-                break
-            page += 1
+        seen, pages = await self._list(in_flight)
         changes = 0
         for command_id, row in seen.items():
             if row.status and row.status != wanted[command_id].status:
-                changes += await self._record(wanted[command_id], row)
+                try:
+                    changes += await self._record(wanted[command_id], row)
+                except Exception:  # one command's trouble must not hide the others' news
+                    log.exception("recording %s -> %s failed", command_id, row.status)
         flagged = 0
         now = self.ctx.clock()
         for cmd in in_flight:
@@ -85,8 +79,39 @@ class Poller:
             if command_id_changed(cmd, seen) or limit is None or cmd.stale_flagged:
                 continue
             if now - cmd.status_changed_at > limit:
-                flagged += await self._flag(cmd, now)
+                try:
+                    flagged += await self._flag(cmd, now)
+                except Exception:
+                    log.exception("flagging %s as stuck failed", cmd.command_id)
         return CycleReport(len(in_flight), pages, changes, flagged)
+
+    async def _list(self, in_flight: list[InFlight]) -> tuple[dict[str, Command], int]:
+        """Page the list (newest first) until every in-flight command was seen, or the cap."""
+        created = {c.command_id: c.created_date or c.status_changed_at for c in in_flight}
+        start = min(created.values()) - LOOKBACK
+        seen: dict[str, Command] = {}
+        pages, cap, page = 0, page_cap(len(in_flight)), 1
+        end = max(created.values()) + SKEW
+        while pages < cap:
+            result = await self.ctx.dex.list_commands(
+                page=page, per_page=PER_PAGE, from_=start, to=end
+            )
+            pages += 1
+            for row in result.items:
+                if row.id in created:
+                    seen[row.id] = row
+            unseen = [t for cid, t in created.items() if cid not in seen]
+            if not unseen or not result.has_more:
+                break
+            oldest_on_page = min(
+                (r.created_date for r in result.items if r.created_date), default=None
+            )
+            newest_unseen = max(unseen) + SKEW
+            if oldest_on_page is not None and newest_unseen < oldest_on_page:
+                end, page = newest_unseen, 1  # skip others' commands between here and ours
+            else:
+                page += 1
+        return seen, pages
 
     async def _device_name(self, cmd: InFlight) -> str:
         req = await self.ctx.requests.get(cmd.request_id)
@@ -135,7 +160,8 @@ class Poller:
         if cmd.status == "PENDING_EXEC":
             text = (
                 f"{name} hasn't picked up the command in {minutes} min. It may be offline; "
-                "Cloudflare gives up after 10 minutes and the command will show as failed."
+                "Cloudflare gives up 10 minutes after sending and the command will then "
+                "show as failed."
             )
         else:
             text = f"{name} has been uploading for {minutes} min; large captures take a while."
