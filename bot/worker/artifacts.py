@@ -40,28 +40,53 @@ class UploadFailed(Exception):
 
 
 def pcap_summary(path: Path) -> str | None:
-    """Which interfaces a pcap zip captured, from its ``results.json`` (None if absent)."""
+    """Which interfaces a pcap zip captured, from its ``results.json`` (None if absent).
+
+    Cloudflare does not document the file's layout: a ``captures`` list of
+    ``{interface, success, error?}`` (what the simulator writes) is read, and so is an object
+    keyed by interface whose values carry ``success`` or ``status``.
+    """
     try:
         with zipfile.ZipFile(path) as zf:
             if "results.json" not in zf.namelist():
                 return None
             data = json.loads(zf.read("results.json"))
     except (zipfile.BadZipFile, ValueError, KeyError):
-        return "the zip could not be read"
-    ok: list[str] = []
-    bad: list[str] = []
-    items = data.items() if isinstance(data, dict) else []
-    for name, value in items:
-        if not isinstance(value, dict):
-            continue
-        success = value.get("success", value.get("status") in ("SUCCESS", "success", True))
-        (ok if success else bad).append(str(name))
-    if not ok and not bad:
+        return "results.json could not be read"
+    entries: list[tuple[str, bool, str | None]] = []
+    if isinstance(data, dict) and isinstance(data.get("captures"), list):
+        for c in data["captures"]:
+            if isinstance(c, dict):
+                name = str(c.get("interface") or c.get("file") or "?")
+                entries.append((name, _succeeded(c), c.get("error")))
+    elif isinstance(data, dict):
+        for name, value in data.items():
+            if isinstance(value, dict) and ("success" in value or "status" in value):
+                entries.append((str(name), _succeeded(value), value.get("error")))
+    if not entries:
         return None
-    text = "captured: " + (", ".join(sorted(ok)) or "nothing")
-    if bad:
-        text += f"; failed: {', '.join(sorted(bad))} (partial success)"
-    return text
+    ok = sorted(n for n, good, _ in entries if good)
+    bad = [(n, err) for n, good, err in sorted(entries) if not good]
+    if not bad:
+        return "Captured: " + ", ".join(ok)
+    failed = "; ".join(f"{n} failed" + (f" ({err})" if err else "") for n, err in bad)
+    if not ok:
+        return f"Nothing was captured: {failed}"
+    return f"Partial success: captured {', '.join(ok)}; {failed}"
+
+
+def _succeeded(entry: dict[str, Any]) -> bool:
+    if "success" in entry:
+        return entry["success"] is True
+    return str(entry.get("status")).lower() == "success"
+
+
+def human_size(n: int) -> str:
+    """Bytes in the unit people use: "512 KB", "1.5 MB", "1 GB" (decimal, as Slack shows)."""
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
+        if n >= scale:
+            return f"{n / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n} bytes"
 
 
 async def _chunks(path: Path) -> AsyncIterator[bytes]:
@@ -117,9 +142,9 @@ class ArtifactRelay:
                 await self._note(
                     item,
                     req,
-                    f"The result of command {command_id} is over the "
-                    f"{limit // 1_000_000:,} MB limit for Slack uploads; download "
-                    "it from the Cloudflare dashboard instead.",
+                    f"The result of command {command_id} is larger than the "
+                    f"{human_size(limit)} I may upload to Slack; download it from the "
+                    "Cloudflare dashboard instead.",
                 )
                 return {"skipped": "too large"}
             return await self._upload(item, req, art)
@@ -139,24 +164,26 @@ class ArtifactRelay:
             got = await self.slack.files_getUploadURLExternal(
                 filename=art.filename, length=art.size
             )
+            file_id = str(got["file_id"])
+            await self.ctx.outbox.note(item.key, {"file_id": file_id, "sha256": art.sha256})
+            await self._post_bytes(str(got["upload_url"]), art)
+            await self.slack.files_completeUploadExternal(
+                files=[{"id": file_id, "title": art.filename}],
+                channel_id=req.parent_channel,
+                thread_ts=req.parent_ts,
+                initial_comment=comment,
+            )
         except SlackApiError as exc:
-            if exc.response.get("error") == "file_upload_size_restricted":
-                await self._note(
-                    item,
-                    req,
-                    f"This workspace doesn't allow uploads of {art.size:,} bytes; {comment}",
-                )
-                return {"skipped": "size restricted"}
-            raise
-        file_id = str(got["file_id"])
-        await self.ctx.outbox.note(item.key, {"file_id": file_id, "sha256": art.sha256})
-        await self._post_bytes(str(got["upload_url"]), art)
-        await self.slack.files_completeUploadExternal(
-            files=[{"id": file_id, "title": art.filename}],
-            channel_id=req.parent_channel,
-            thread_ts=req.parent_ts,
-            initial_comment=comment,
-        )
+            # Slack may refuse the size when the URL is asked for or when the upload completes.
+            if exc.response.get("error") != "file_upload_size_restricted":
+                raise
+            await self._note(
+                item,
+                req,
+                f"This workspace doesn't allow uploads of {human_size(art.size)}, so the "
+                f"result is not attached; download it from the Cloudflare dashboard.\n{comment}",
+            )
+            return {"skipped": "size restricted"}
         return {"file_id": file_id, "sha256": art.sha256, "size": art.size}
 
     async def _post_bytes(self, url: str, art: DownloadedArtifact) -> None:
