@@ -1,15 +1,17 @@
 """The Slack outbox: side effects (thread posts, card edits, uploads) keyed for exactly-once.
 
 A row is inserted in the same transaction as the change that causes it. A deliverer claims due
-rows with a guarded UPDATE that takes a lease, performs the effect, and marks the row done. A
-row found ``sending`` with an expired lease was interrupted mid-flight: the deliverer checks
-Slack before repeating it (see ``bot.worker.deliver``).
+rows with a guarded UPDATE that takes a lease (renewed while the effect runs), performs the
+effect, and marks the row done. A row found ``sending`` with an expired lease was interrupted
+mid-flight, and a row that failed before may have reached Slack anyway (a timeout after Slack
+acted): either way the deliverer checks Slack before repeating it (see ``bot.worker.deliver``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -22,7 +24,8 @@ PENDING, SENDING, DONE, FAILED = "pending", "sending", "done", "failed"
 
 @dataclass(frozen=True)
 class OutboxItem:
-    """A claimed side effect. ``interrupted`` means an earlier attempt may have reached Slack."""
+    """A claimed side effect. ``interrupted`` means an earlier attempt may have reached Slack
+    (it was cut off mid-flight, or it failed in a way that does not prove Slack did nothing)."""
 
     key: str
     request_id: str
@@ -114,9 +117,24 @@ class Outbox:
                 kind=row.kind,
                 payload=dict(row.payload),
                 attempts=row.attempts + 1,
-                interrupted=was_sending,
+                interrupted=was_sending or row.attempts > 0,
                 result=dict(row.result) if row.result else None,
             )
+
+    async def renew(self, key: str, now: datetime, lease: timedelta) -> bool:
+        """Extend the lease on a row this owner is still performing."""
+        async with self.sessions() as s, s.begin():
+            res = await s.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.key == key,
+                    OutboxRow.lease_owner == self.owner,
+                    OutboxRow.state == SENDING,
+                )
+                .values(lease_until=now + lease)
+                .execution_options(synchronize_session=False)
+            )
+            return bool(res.rowcount == 1)  # type: ignore[attr-defined]
 
     async def note(self, key: str, result: dict[str, Any]) -> None:
         """Save progress of a multi-step effect (e.g. an upload's file id) while holding it."""
@@ -130,9 +148,17 @@ class Outbox:
         """Give the row back, due again at ``at``."""
         return await self._settle(key, PENDING, now=now, next_at=at, error=error)
 
-    async def fail(self, key: str, now: datetime, error: str) -> bool:
-        """Stop trying; the deliverer has told the thread what went wrong."""
-        return await self._settle(key, FAILED, now=now, error=error)
+    async def fail(
+        self,
+        key: str,
+        now: datetime,
+        error: str,
+        *,
+        then: Sequence[tuple[str, str, str, dict[str, Any]]] = (),
+    ) -> bool:
+        """Stop trying. ``then`` holds follow-up effects ``(key, request_id, kind, payload)``,
+        such as telling the thread, enqueued in the same transaction (so exactly once too)."""
+        return await self._settle(key, FAILED, now=now, error=error, then=then)
 
     async def get(self, key: str) -> OutboxRow | None:
         """The row, for inspection."""
@@ -149,6 +175,7 @@ class Outbox:
         next_at: datetime | None = None,
         error: str | None = None,
         keep_lease: bool = False,
+        then: Sequence[tuple[str, str, str, dict[str, Any]]] = (),
     ) -> bool:
         values: dict[str, Any] = {"state": state}
         if now is not None:
@@ -168,4 +195,15 @@ class Outbox:
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
-            return bool(res.rowcount == 1)  # type: ignore[attr-defined]
+            if res.rowcount != 1:  # type: ignore[attr-defined]
+                return False  # the lease was lost: whoever holds the row now settles it
+            for then_key, request_id, kind, payload in then:
+                enqueue(
+                    s,
+                    key=then_key,
+                    request_id=request_id,
+                    kind=kind,
+                    payload=payload,
+                    now=now or datetime.now(UTC),
+                )
+            return True

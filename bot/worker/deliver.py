@@ -1,17 +1,24 @@
 """Performs outbox rows: thread replies, edits of the parent message and approval card, and
 (through ``bot.worker.artifacts``) uploads. Exactly once:
 
-- a row is claimed with a lease before anything is sent;
-- thread replies carry the row's key in Slack message metadata; a row found ``sending`` with an
-  expired lease (its deliverer died mid-flight) is checked against the thread
-  (``conversations.replies``) before it is posted again;
-- edits (``chat.update``) render the request's current state, so repeating one is harmless.
+- a row is claimed with a lease before anything is sent, and the lease is renewed while the
+  effect runs (an upload can take minutes), so a live deliverer never loses its row while a
+  dead one's rows come back after one short lease;
+- thread replies carry the row's key in Slack message metadata; a row that may have reached
+  Slack before (found ``sending`` with an expired lease because its deliverer died mid-flight,
+  or failed earlier with a timeout) is checked against the thread (``conversations.replies``)
+  before it is posted again;
+- edits (``chat.update``) render the request's current state, so repeating one is harmless;
+- when an upload is given up, the note saying so is an outbox row of its own, enqueued with
+  the failure, so it too is posted exactly once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -19,16 +26,38 @@ from typing import Any, Protocol
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.dex.errors import DexError
 from bot.domain.model import CaptureRequest
 from bot.domain.quota import Forecast
 from bot.services.context import Context
 from bot.store.outbox import OutboxItem
-from bot.worker.artifacts import METADATA_EVENT
+from bot.worker.artifacts import METADATA_EVENT, UploadFailed
 
 log = logging.getLogger("dexbot.deliver")
 
+#: The longest a row's lease may be; it is four poll intervals within [MIN_LEASE, LEASE].
 LEASE = timedelta(seconds=120)
+MIN_LEASE = timedelta(seconds=2)
 MAX_ATTEMPTS = 6
+
+
+def lease_for(poll_interval_seconds: float) -> timedelta:
+    """How long a claimed row stays ours without renewal: long enough to ride out a stalled
+    event loop, short enough that a replacement takes over soon after a crash."""
+    return max(MIN_LEASE, min(LEASE, timedelta(seconds=4 * poll_interval_seconds)))
+
+
+def plain_words(exc: BaseException) -> str:
+    """What went wrong, for people reading the thread."""
+    if isinstance(exc, UploadFailed):
+        return f"Slack did not accept the file ({exc})"
+    if isinstance(exc, SlackApiError):
+        return f"Slack refused it: {exc.response.get('error') or 'unknown error'}"
+    if isinstance(exc, DexError):
+        return "the download from Cloudflare kept failing"
+    if isinstance(exc, TimeoutError | OSError):
+        return "the connection kept failing"
+    return f"an unexpected error ({type(exc).__name__})"
 
 
 class RenderedLike(Protocol):
@@ -68,6 +97,7 @@ class Deliverer:
         self.slack = slack
         self.render = renderers
         self.upload = upload
+        self.lease = lease_for(ctx.settings.dex_poll_interval_seconds)
 
     async def run_once(self, *, request_id: str | None = None, limit: int = 50) -> int:
         """Deliver what is due (optionally only one request's rows); returns how many were done."""
@@ -75,7 +105,7 @@ class Deliverer:
         for key in await self.ctx.outbox.due(self.ctx.clock(), limit=limit):
             if request_id is not None and not key.startswith(request_id):
                 continue
-            item = await self.ctx.outbox.claim(key, self.ctx.clock(), LEASE)
+            item = await self.ctx.outbox.claim(key, self.ctx.clock(), self.lease)
             if item is None:
                 continue
             done += await self._deliver(item)
@@ -88,27 +118,50 @@ class Deliverer:
             await self.ctx.outbox.fail(item.key, now, "request gone")
             return 0
         try:
-            result = await self._perform(item, req)
+            async with self._holding(item.key):
+                result = await self._perform(item, req)
         except SlackApiError as exc:
-            return await self._failed(item, req, exc.response.get("error") or "slack_error")
+            error = exc.response.get("error") or "slack_error"
+            log.warning("outbox %s: Slack answered %s", item.key, error)
+            return await self._failed(item, error, plain_words(exc))
         except Exception as exc:  # one bad row must not stop the others
             log.exception("outbox %s failed", item.key)
-            return await self._failed(item, req, type(exc).__name__)
+            return await self._failed(item, f"{type(exc).__name__}: {exc}", plain_words(exc))
         await self.ctx.outbox.done(item.key, self.ctx.clock(), result)
         return 1
 
-    async def _failed(self, item: OutboxItem, req: CaptureRequest, error: str) -> int:
+    @contextlib.asynccontextmanager
+    async def _holding(self, key: str) -> AsyncIterator[None]:
+        """Renew the row's lease every third of it while the effect runs."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self.lease.total_seconds() / 3)
+                try:
+                    await self.ctx.outbox.renew(key, self.ctx.clock(), self.lease)
+                except Exception:  # the next renewal may work; the lease has slack for it
+                    log.warning("could not renew the lease on %s", key, exc_info=True)
+
+        task = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _failed(self, item: OutboxItem, error: str, words: str) -> int:
         now = self.ctx.clock()
         if item.attempts >= MAX_ATTEMPTS:
-            await self.ctx.outbox.fail(item.key, now, error)
-            log.error("outbox %s gave up after %d attempts: %s", item.key, item.attempts, error)
+            then: list[tuple[str, str, str, dict[str, Any]]] = []
             if item.kind == "upload":
-                await self._tell_thread(
-                    req,
-                    f"I couldn't upload the result into this thread "
-                    f"after {item.attempts} tries ({error}). It is still "
-                    "in the Cloudflare dashboard.",
+                text = (
+                    f"I couldn't upload the result into this thread after {item.attempts} "
+                    f"tries: {words}. It is still in the Cloudflare dashboard."
                 )
+                then.append((f"{item.key}:gave-up", item.request_id, "note", {"text": text}))
+            await self.ctx.outbox.fail(item.key, now, error, then=then)
+            log.error("outbox %s gave up after %d attempts: %s", item.key, item.attempts, error)
             return 0
         delay = timedelta(seconds=min(300, 2**item.attempts))
         await self.ctx.outbox.retry(item.key, now, now + delay, error)
@@ -186,16 +239,6 @@ class Deliverer:
             if not cursor:
                 return None
         return None
-
-    async def _tell_thread(self, req: CaptureRequest, text: str) -> None:
-        if not (req.parent_channel and req.parent_ts):
-            return
-        try:
-            await self.slack.chat_postMessage(
-                channel=req.parent_channel, thread_ts=req.parent_ts, text=text
-            )
-        except SlackApiError:
-            log.warning("could not tell thread of %s about a failure", req.short_id)
 
     async def _forecast(self, req: CaptureRequest) -> Forecast | None:
         if not req.state.is_open:
