@@ -1,7 +1,12 @@
 """The supervised worker loop: poll Cloudflare (one leader at a time), expire requests,
 finish interrupted dispatches, deliver the outbox. A failure in one step is logged and the
 loop goes on; the interval stretches to keep within the configured share of Cloudflare's
-request budget, and waits out a rate limit when Cloudflare imposes one."""
+request budget, waits out a rate limit when Cloudflare imposes one, and doubles (up to
+``MAX_BACKOFF``) while Cloudflare keeps failing (5xx, timeouts).
+
+The poller lease lasts three intervals and is renewed every tick, so a replica that died is
+replaced within seconds of its lease running out. Should a long tick outlive its lease, two
+replicas poll for a while: wasteful, never wrong, since every write is a guarded UPDATE."""
 
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from bot.worker.poller import CycleReport, Poller
 
 log = logging.getLogger("dexbot.worker")
 LEASE_NAME = "poller"
+MAX_BACKOFF = 300.0
 
 
 @dataclass
@@ -52,12 +58,13 @@ class Worker:
         self.svc = services
         self.deliverer = deliverer
         self.poller = Poller(services, CommandStore(services.requests.sessions))
+        self.failures = 0  # poll cycles failed in a row, for the back-off
 
     async def tick(self) -> TickReport:
         """One pass of every duty; never raises."""
         settings = self.svc.settings
         base = settings.dex_poll_interval_seconds
-        ttl = timedelta(seconds=max(30.0, base * 3))
+        ttl = timedelta(seconds=max(2.0, base * 3))
         wait = base
         leader = False
         report: CycleReport | None = None
@@ -70,11 +77,16 @@ class Worker:
             try:
                 report = await self.poller.cycle()
                 wait = budget_interval(settings, report.pages, base)
+                self.failures = 0
             except (DexRateLimitedError, DexRateBudgetExceeded) as exc:
                 wait = max(base, exc.retry_after)
                 log.warning("Cloudflare rate limit; polling again in %.0f s", wait)
             except Exception:
-                log.exception("poll cycle failed")
+                self.failures += 1
+                wait = min(MAX_BACKOFF, max(base, base * 2**self.failures))
+                log.exception(
+                    "poll cycle failed (%d in a row); next in %.0f s", self.failures, wait
+                )
             try:
                 expired = len(await CaptureService(self.svc).expire_due())
                 recovered = await recover(self.svc, actor="dexbot")
