@@ -7,6 +7,7 @@ as the state change; the deliverer performs them.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from bot.domain.model import CaptureRequest, RequestState, TargetDevice
 from bot.domain.quota import Forecast, forecast
 from bot.services.context import Context
 
+log = logging.getLogger("dexbot.capture")
 SUPPORTED_PLATFORMS = ("windows", "mac", "macos", "darwin", "linux")
 
 
@@ -237,6 +239,8 @@ class CaptureService:
         break_glass = await self.ctx.access.check_approve(
             self.ctx.directory, approver, req.requester_id
         )
+        if break_glass:
+            log.warning("break-glass: %s approves their own request %s", approver, req.short_id)
         fc = await self.forecast(req.units)
         used_plus = fc.quota - fc.used
         now = self.ctx.clock()

@@ -281,3 +281,18 @@ async def test_deny_with_a_reason(bot: BotHarness) -> None:
     assert buttons(card_now) == []
     assert "use the dashboard" in blocks_text(card_now.blocks or [])
     assert await bot.sim.requests("POST") == []
+
+
+@pytest.mark.botenv(dex_allow_self_approval=True)
+async def test_break_glass_self_approval_is_allowed_and_audited(bot: BotHarness) -> None:
+    await bot.slash(PCAP_ANN, user=MAX)
+    card = bot.slack.messages(APPROVALS_CHANNEL)[-1]
+    parent = bot.slack.messages(SUPPORT_CHANNEL)[-1]
+    request_id = buttons(card)[0]["value"]
+    await bot.click(
+        ActionId.APPROVE, request_id, user=MAX, channel=APPROVALS_CHANNEL, message_ts=card.ts
+    )
+    await wait_thread(bot, parent, "Sent to")
+    trail = await bot.dexbot.services.requests.audit_trail(request_id)
+    approved = next(a for a in trail if a.action == "approved")
+    assert approved.actor == MAX.user_id and approved.detail["break_glass"] is True
