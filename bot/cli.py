@@ -36,6 +36,20 @@ def _parser() -> argparse.ArgumentParser:
     sock = sub.add_parser("socket", help="connect to Slack in Socket Mode (no public URL)")
     sock.add_argument("--no-worker", action="store_true", help="run the poller elsewhere")
 
+    shell = sub.add_parser(
+        "shell", help="try the whole bot in this terminal (emulated Slack, DEX simulator)"
+    )
+    shell.add_argument("--script", help="run these lines instead of asking (stdin if piped)")
+    shell.add_argument("--db", default="dexbot-shell.db", help="SQLite file (default: %(default)s)")
+    shell.add_argument(
+        "--artifacts",
+        default="dexbot-artifacts",
+        help="where uploads are saved (default: %(default)s)",
+    )
+    shell.add_argument(
+        "--speed", type=float, default=20.0, help="simulated seconds per real second (default 20)"
+    )
+
     sub.add_parser("worker", help="run only the background poller")
     sub.add_parser("migrate", help="upgrade the database schema")
     return p
@@ -72,6 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.sim.dex.server import run_simulator
 
         return run_simulator(args)
+    if args.command == "shell":
+        from bot.shell import run_shell
+
+        return run_shell(args)
     settings = _settings(args.command)
     from bot.logs import setup_logging
 
