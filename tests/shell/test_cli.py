@@ -1,0 +1,74 @@
+"""``dexbot shell`` from the command line: a script file through ``python -m bot`` as a
+process (the console path CI runs), and a piped stdin through ``run_shell``."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from bot.shell import run_shell
+from tests.shell.test_session import FULL_CAPTURE
+
+DEADLINE_S = 120
+
+
+def _env() -> dict[str, str]:
+    """This environment without Cloudflare credentials: the shell must use its simulator."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("CLOUDFLARE_")}
+
+
+def test_a_scripted_capture_as_a_process(tmp_path: Path) -> None:
+    script = tmp_path / "capture.dex"
+    script.write_text("\n".join(FULL_CAPTURE) + "\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "shell", "--script", str(script),
+         "--db", "shell.db", "--artifacts", "out"],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, encoding="utf-8",
+        timeout=DEADLINE_S,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "built-in DEX simulator" in done.stdout
+    assert "saved to out/" in done.stdout  # shown relative to where the shell runs
+    [saved] = list((tmp_path / "out").glob("*.zip"))
+    with zipfile.ZipFile(saved) as zf:
+        assert zf.testzip() is None
+    assert (tmp_path / "shell.db").exists()
+
+
+def test_a_failing_script_exits_non_zero_as_a_process(tmp_path: Path) -> None:
+    script = tmp_path / "bad.dex"
+    script.write_text("/dex capture @nobody pcap 5x\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "shell", "--script", str(script)],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, encoding="utf-8",
+        timeout=DEADLINE_S,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "line 1 failed: the bot answered with an error: ⚠️ I couldn't find" in done.stdout
+    assert (tmp_path / "dexbot-shell.db").exists() and (tmp_path / "dexbot-artifacts").is_dir()
+
+
+def test_piped_stdin_is_a_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    args = argparse.Namespace(
+        script=None, db=str(tmp_path / "s.db"), artifacts=str(tmp_path / "a"), speed=20.0
+    )
+    out = io.StringIO()
+    code = run_shell(args, stdin=io.StringIO('/dex quota\nwait "left until"\n'), out=out)
+    assert code == 0, out.getvalue()
+    assert "sam in #dex-support> /dex quota" in out.getvalue()
+
+
+def test_a_missing_script_file_is_a_start_up_error(tmp_path: Path) -> None:
+    args = argparse.Namespace(
+        script=str(tmp_path / "nope.dex"), db="x.db", artifacts="a", speed=20.0
+    )
+    assert run_shell(args, out=io.StringIO()) == 2
