@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
 
 from bot.app import DexBot
 from bot.web import Readiness, health_routes
@@ -19,6 +20,20 @@ log = logging.getLogger("dexbot.socket")
 #: After this long without a connection, force a fresh one (the SDK's own monitor normally
 #: reconnects within seconds; this is the safety net for a session that hangs silently).
 STUCK_AFTER_SECONDS = 60.0
+
+
+def socket_up(client: SocketModeClient) -> bool:
+    """``client.is_connected()`` without the await (it does no I/O), read at each ``/readyz``
+    so the answer is never older than the request."""
+    session = client.current_session
+    pong = client.last_ping_pong_time
+    return (
+        not client.closed
+        and not client.stale
+        and session is not None
+        and not session.closed
+        and (pong is None or time.time() - pong < client.ping_interval * 4)
+    )
 
 
 async def _watchdog(handler: AsyncSocketModeHandler, interval: float = 10.0) -> None:
@@ -50,25 +65,21 @@ async def run_socket(
     """Connect to Slack over Socket Mode and run until cancelled."""
     await bot.start()
     handler = AsyncSocketModeHandler(bot.app, app_token, ping_interval=10)
-    connected = {"value": False}
-    readiness = Readiness(bot, socket_connected=lambda: connected["value"])
+    readiness = Readiness(bot, socket_connected=lambda: socket_up(handler.client))
     health = web.Application()
     health.add_routes(health_routes(readiness))
     runner = web.AppRunner(health, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, health_host, health_port).start()
-    log.info("health endpoints on http://%s:%d/healthz and /readyz", health_host, health_port)
-    await handler.connect_async()
-
-    async def track() -> None:
-        while True:
-            connected["value"] = await handler.client.is_connected()
-            await asyncio.sleep(2)
-
-    tasks = [asyncio.create_task(_watchdog(handler)), asyncio.create_task(track())]
-    tasks += [asyncio.create_task(job()) for job in background or []]
-    log.info("dexbot connected to Slack in Socket Mode")
+    tasks: list[asyncio.Task[None]] = []
+    # Cleanup covers the connect too: the SDK retries a failing connect forever, so a stop
+    # (SIGINT, a test) can arrive before it returns.
     try:
+        await runner.setup()
+        await web.TCPSite(runner, health_host, health_port).start()
+        log.info("health endpoints on http://%s:%d/healthz and /readyz", health_host, health_port)
+        await handler.connect_async()
+        tasks.append(asyncio.create_task(_watchdog(handler)))
+        tasks += [asyncio.create_task(job()) for job in background or []]
+        log.info("dexbot connected to Slack in Socket Mode")
         await asyncio.Event().wait()
     finally:
         for task in tasks:
