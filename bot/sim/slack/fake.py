@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal
 
 from bot.sim.slack.model import Ephemeral, Message, Response, SlackFile, View
 from bot.sim.slack.recorder import Call, CallMatcher, Fault, Subscriber
 from bot.sim.slack.server import FAKE_BOT_TOKEN, Hold, Server
+from bot.sim.slack.socket import ACK_DEADLINE, FAKE_APP_TOKEN, Ack, EnvelopeType
 from bot.sim.slack.workspace import Workspace
 
 __all__ = ["FakeSlack"]
@@ -34,13 +35,16 @@ class FakeSlack(Server):
         files_dir: Path | str | None = None,
         *,
         token: str = FAKE_BOT_TOKEN,
+        app_token: str = FAKE_APP_TOKEN,
     ) -> None:
         """Serve ``workspace`` (default: the demo workspace); uploads go to ``files_dir``
-        (default: a temporary directory removed on ``stop``)."""
+        (default: a temporary directory removed on ``stop``). ``token`` is the bot token the
+        Web API accepts, ``app_token`` the app-level one for ``apps.connections.open``."""
         super().__init__(
             workspace if workspace is not None else Workspace.demo(),
             Path(files_dir) if files_dir is not None else None,
             token,
+            app_token,
         )
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeSlack:
@@ -178,3 +182,48 @@ class FakeSlack(Server):
     def restrict_file_size(self, max_bytes: int | None) -> None:
         """files.completeUploadExternal answers file_upload_size_restricted above this size."""
         self.workspace.max_file_size = max_bytes
+
+    # -- Socket Mode -----------------------------------------------------------------------
+    async def socket_send(
+        self,
+        envelope_type: EnvelopeType,
+        payload: dict[str, Any],
+        *,
+        accepts_response_payload: bool | None = None,
+        timeout: float = ACK_DEADLINE,  # noqa: ASYNC109 (Slack's ack deadline)
+    ) -> dict[str, Any]:
+        """Deliver ``payload`` over Socket Mode as Slack would and return the client's ack,
+        ``{"envelope_id": ..., "payload"?: ...}``.
+
+        ``envelope_type`` is ``"slash_commands"``, ``"interactive"`` or ``"events_api"``;
+        ``accepts_response_payload`` defaults to True except for events. AssertionError when
+        no client is connected, or no ack arrives within ``timeout`` (Slack allows 3 s).
+        """
+        return await self.socket.send(
+            envelope_type,
+            payload,
+            accepts_response_payload=accepts_response_payload,
+            timeout=timeout,
+        )
+
+    def socket_connected(self) -> bool:
+        """True while a Socket Mode client holds an open session."""
+        return self.socket.connected()
+
+    async def wait_socket_connected(
+        self,
+        timeout: float = 5.0,  # noqa: ASYNC109 (the deadline is the point of this helper)
+        nth: int = 1,
+    ) -> None:
+        """Wait until a Socket Mode session is open and at least ``nth`` sessions have been
+        greeted with ``hello`` (``nth=2``: the client came back after a drop)."""
+        await self.socket.wait_connected(timeout, nth)
+
+    async def socket_drop(self, *, reason: str | None = None) -> int:
+        """Close the open Socket Mode sessions from Slack's side (a client must reconnect);
+        with ``reason``, Slack's ``disconnect`` message goes first. Returns how many closed."""
+        return await self.socket.drop(reason=reason)
+
+    def socket_acks(self) -> list[Ack]:
+        """Every Socket Mode ack received, in order."""
+        return list(self.socket.acks)

@@ -57,7 +57,7 @@ def _user(user_id: str, team_id: str) -> dict[str, str]:
     return {"id": user_id, "username": name, "name": name, "team_id": team_id}
 
 
-def slash_command_body(
+def slash_command_payload(
     text: str,
     user_id: str,
     channel_id: str,
@@ -65,9 +65,10 @@ def slash_command_body(
     trigger_id: str,
     team_id: str = people.TEAM_ID,
     command: str = "/dex",
-) -> bytes:
-    """The form body of a slash command invocation, with every field Slack sends."""
-    fields = {
+) -> dict[str, str]:
+    """Every field Slack sends for a slash command invocation, as strings: the form fields
+    over HTTP, the ``payload`` of a ``slash_commands`` envelope in Socket Mode."""
+    return {
         "token": VERIFICATION_TOKEN,
         "team_id": team_id,
         "team_domain": TEAM_DOMAIN,
@@ -82,6 +83,21 @@ def slash_command_body(
         "response_url": response_url,
         "trigger_id": trigger_id,
     }
+
+
+def slash_command_body(
+    text: str,
+    user_id: str,
+    channel_id: str,
+    response_url: str,
+    trigger_id: str,
+    team_id: str = people.TEAM_ID,
+    command: str = "/dex",
+) -> bytes:
+    """The form body of a slash command invocation, with every field Slack sends."""
+    fields = slash_command_payload(
+        text, user_id, channel_id, response_url, trigger_id, team_id, command
+    )
     return urlencode(fields).encode()
 
 

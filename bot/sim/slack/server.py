@@ -6,6 +6,7 @@ Routes::
     POST     /upload/<file_id>?sig=…  upload URL from files.getUploadURLExternal (single use)
     GET      /files-pri/<team>-<file_id>/<name>   download an uploaded file (Bearer token)
     POST     /response/<id>           a response_url from new_response_url()
+    GET      /socket/<ticket>         Socket Mode WebSocket from apps.connections.open
 
 Web API answers are HTTP 200 with Slack's ``ok``/``error`` envelope, except injected rate
 limits: HTTP 429, ``Retry-After`` and ``{"ok": false, "error": "ratelimited"}``. A held
@@ -32,6 +33,7 @@ from bot.sim.slack.methods import METHODS
 from bot.sim.slack.model import SlackError
 from bot.sim.slack.recorder import RESPONSE_URL, UPLOAD, Call, CallLog
 from bot.sim.slack.render import Context
+from bot.sim.slack.socket import FAKE_APP_TOKEN, SocketMode
 from bot.sim.slack.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,8 @@ FAKE_SIGNING_SECRET = "fake-signing-secret-8f14e45fceea167a5a36dedd4bea2543"
 #: Fields slack_sdk sends as JSON strings in form bodies; recorded decoded.
 JSON_FIELDS = frozenset({"blocks", "attachments", "files", "metadata", "view", "event_payload"})
 CHUNK = 256 * 1024
+#: Methods that take the app-level token (``xapp-``) instead of the bot token.
+APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 
 
 class Hold:
@@ -62,10 +66,18 @@ class Hold:
 class Server:
     """The aiohttp application and the request handlers (``FakeSlack`` builds on it)."""
 
-    def __init__(self, workspace: Workspace, files_dir: Path | None, token: str) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        files_dir: Path | None,
+        token: str,
+        app_token: str = FAKE_APP_TOKEN,
+    ) -> None:
         self.workspace = workspace
         self.token = token
+        self.app_token = app_token
         self.log = CallLog()
+        self.socket = SocketMode(self._record_socket)
         self._files_dir = files_dir
         self._tmp: str | None = None
         self._runner: web.AppRunner | None = None
@@ -98,11 +110,13 @@ class Server:
         return self._files_dir
 
     async def _start(self, host: str, port: int) -> None:
+        self.socket.accepting = True
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/files-pri/{team_file}/{name}", self._download)
         app.router.add_post("/response/{rid}", self._response)
+        app.router.add_get("/socket/{ticket}", self.socket.handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -114,6 +128,7 @@ class Server:
     async def _stop(self) -> None:
         for hold in (h for held in self._holds.values() for h in held):
             hold.release()  # a held handler would otherwise stall the shutdown
+        await self.socket.close_all()  # an open WebSocket would too
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -136,17 +151,25 @@ class Server:
         return web.json_response(body, status=status, headers=headers)
 
     async def _answer(self, name: str, args: dict[str, Any], token: str | None) -> dict[str, Any]:
-        if name not in METHODS:
+        if name not in METHODS and name not in APP_TOKEN_METHODS:
             return {"ok": False, "error": "unknown_method"}
         if not token:
             return {"ok": False, "error": "not_authed"}
-        if token != self.token:
-            return {"ok": False, "error": "invalid_auth"}
+        expected = self.app_token if name in APP_TOKEN_METHODS else self.token
+        if token != expected:
+            # Slack tells a token of the wrong kind apart from a wrong token.
+            wrong_kind = token.startswith("xapp-") != expected.startswith("xapp-")
+            return {
+                "ok": False,
+                "error": "not_allowed_token_type" if wrong_kind else "invalid_auth",
+            }
         fault = self.log.take_fault(name)
         if fault is not None and fault.kind == "ratelimited":
             return {"ok": False, "error": "ratelimited", "retry_after": fault.retry_after}
         if fault is not None:
             return {"ok": False, "error": fault.error}
+        if name == "apps.connections.open":
+            return {"ok": True, "url": self.socket.issue_url(self.base_url)}
         try:
             return {"ok": True, **METHODS[name](Context(self.workspace, self.base_url), args)}
         except SlackError as e:
@@ -230,6 +253,9 @@ class Server:
             return web.Response(status=404, text=e.error)
         await self._record(RESPONSE_URL, body, 200, None, None, request.path)
         return web.Response(text="ok")
+
+    async def _record_socket(self, what: str, args: dict[str, Any]) -> None:
+        await self._record(what, args, 200, None, None, "/socket")
 
     def _hold(self, method: str) -> Hold:
         hold = Hold()
