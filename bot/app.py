@@ -12,11 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -42,17 +38,15 @@ def utcnow() -> datetime:
 
 
 def build_slack_client(settings: Settings) -> AsyncWebClient:
-    """A Web API client that waits out 429s (``Retry-After``) and retries transient failures."""
+    """A Web API client that waits out 429s (``Retry-After``) and retries nothing else.
+
+    A 429 means Slack did nothing, so repeating is safe. A dropped connection or a 5xx may
+    come after Slack acted; repeating ``chat.postMessage`` blindly could post twice, so those
+    surface to the caller: the outbox retries them after checking the thread.
+    """
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     client = AsyncWebClient(token=token, base_url=settings.slack_api_url, timeout=30)
-    client.retry_handlers.extend(
-        [
-            AsyncRateLimitErrorRetryHandler(max_retry_count=5),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
-        ]
-    )
-    if not any(isinstance(h, AsyncConnectionErrorRetryHandler) for h in client.retry_handlers):
-        client.retry_handlers.append(AsyncConnectionErrorRetryHandler(max_retry_count=2))
+    client.retry_handlers[:] = [AsyncRateLimitErrorRetryHandler(max_retry_count=5)]
     return client
 
 
