@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
 import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from bot.config import Mode, Settings, SettingsError, load_settings
+from bot.config import Mode, Settings, SettingsError, StartupError, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,8 +75,23 @@ def _fail(problems: list[str]) -> Any:
 
 
 def _run(coro: Coroutine[Any, Any, None]) -> int:
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how people stop it
-        asyncio.run(coro)
+    """Run until done, Ctrl-C or SIGTERM (how systemd, Docker and Kubernetes stop us);
+    cancelling lets every runner close its connections and release its leases."""
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await coro
+
+    try:
+        asyncio.run(main())
+    except StartupError as exc:  # a refusal that retrying cannot fix, e.g. a wrong token
+        print(f"dexbot cannot start: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

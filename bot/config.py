@@ -24,6 +24,10 @@ _SLACK_PRINCIPAL = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 Mode = Literal["serve", "socket", "worker", "shell", "migrate", "simulate"]
 
 
+class StartupError(RuntimeError):
+    """Something outside our control refuses us at start (e.g. a wrong token); say it, exit."""
+
+
 class SettingsError(Exception):
     """Start-up configuration is missing or malformed; ``problems`` holds one line each."""
 

@@ -11,9 +11,11 @@ from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 
 from bot.app import DexBot
+from bot.config import StartupError
 from bot.web import Readiness, health_routes
 
 log = logging.getLogger("dexbot.socket")
@@ -54,6 +56,24 @@ async def _watchdog(handler: AsyncSocketModeHandler, interval: float = 10.0) -> 
                 log.exception("reconnect failed; will try again")
 
 
+class AppTokenRefused(StartupError):
+    """Slack refused the app-level token; retrying will not help."""
+
+
+async def check_app_token(bot: DexBot, app_token: str) -> None:
+    """Fail fast on a wrong ``SLACK_APP_TOKEN`` (the SDK would retry it forever)."""
+    try:
+        await bot.app.client.apps_connections_open(app_token=app_token)
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        if error in ("invalid_auth", "not_authed", "not_allowed_token_type", "token_revoked"):
+            raise AppTokenRefused(
+                f"Slack refused SLACK_APP_TOKEN ({error}); it must be an app-level token "
+                "(xapp-…) with connections:write, from the app's Basic Information page."
+            ) from None
+        raise
+
+
 async def run_socket(
     bot: DexBot,
     app_token: str,
@@ -76,6 +96,7 @@ async def run_socket(
         await runner.setup()
         await web.TCPSite(runner, health_host, health_port).start()
         log.info("health endpoints on http://%s:%d/healthz and /readyz", health_host, health_port)
+        await check_app_token(bot, app_token)
         await handler.connect_async()
         tasks.append(asyncio.create_task(_watchdog(handler)))
         tasks += [asyncio.create_task(job()) for job in background or []]

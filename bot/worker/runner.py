@@ -101,11 +101,14 @@ class Worker:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Tick until ``stop`` is set (or forever)."""
         stop = stop or asyncio.Event()
-        while not stop.is_set():
-            report = await self.tick()
-            with contextlib.suppress(TimeoutError):  # the interval passed: tick again
-                await asyncio.wait_for(stop.wait(), timeout=report.wait_seconds)
-        await self.svc.leases.release(LEASE_NAME)
+        try:
+            while not stop.is_set():
+                report = await self.tick()
+                with contextlib.suppress(TimeoutError):  # the interval passed: tick again
+                    await asyncio.wait_for(stop.wait(), timeout=report.wait_seconds)
+        finally:
+            # Also on cancellation (SIGTERM): another replica can take over at once.
+            await asyncio.shield(self.svc.leases.release(LEASE_NAME))
 
 
 async def run_forever(services: Context, deliverer: Deliverer) -> None:

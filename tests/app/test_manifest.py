@@ -15,6 +15,8 @@ MANIFEST = yaml.safe_load((ROOT / "app_manifest.yml").read_text())
 #: Web API method (as the SDK names it) -> the bot scopes that allow it (any one suffices).
 SCOPES: dict[str, set[str]] = {
     "auth_test": set(),
+    # Socket Mode: called with the app-level token (connections:write), not a bot scope.
+    "apps_connections_open": set(),
     "chat_postMessage": {"chat:write"},
     "chat_postEphemeral": {"chat:write"},
     "chat_update": {"chat:write"},

@@ -114,7 +114,8 @@ async def test_in_process_ready_answers_and_survives_a_dropped_socket(
             assert ready.json()["checks"]["socket"] == "not connected"
             reopening.release()
             await fake_slack.wait_socket_connected(timeout=10, nth=2)
-            assert fake_slack.count("apps.connections.open") == 2
+            # One for the start-up check of the token, one per connection.
+            assert fake_slack.count("apps.connections.open") == 3
             assert "commands left" in (await slash(fake_slack, "quota", SAM)).lower()
             assert (await http.get("/readyz")).json()["checks"]["socket"] == "ok"
 
@@ -153,10 +154,8 @@ async def test_stopping_while_still_connecting_releases_the_health_port(
         await asyncio.gather(bot, return_exceptions=True)
 
 
-async def test_socket_process_connects_answers_refuses_and_stops_cleanly(
-    dex_sim: SimHandle, fake_slack: FakeSlack, tmp_path: Path
-) -> None:
-    port = free_port()
+def _env(sim: SimHandle, fake: FakeSlack, tmp_path: Path, port: int = 0) -> dict[str, str]:
+    """The environment of a ``dexbot socket`` process wired to the stand-ins."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -165,15 +164,23 @@ async def test_socket_process_connects_answers_refuses_and_stops_cleanly(
     env.update(
         SLACK_APP_TOKEN=FAKE_APP_TOKEN,
         SLACK_BOT_TOKEN=FAKE_BOT_TOKEN,
-        SLACK_API_URL=fake_slack.api_url,
-        CLOUDFLARE_API_URL=dex_sim.base_url,
-        CLOUDFLARE_API_TOKEN=dex_sim.token,
-        CLOUDFLARE_ACCOUNT_ID=dex_sim.account_id,
+        SLACK_API_URL=fake.api_url,
+        CLOUDFLARE_API_URL=sim.base_url,
+        CLOUDFLARE_API_TOKEN=sim.token,
+        CLOUDFLARE_ACCOUNT_ID=sim.account_id,
         DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/socket.db",
         DEX_REQUESTERS=SUPPORT_GROUP_ID,
         DEX_APPROVERS=MANAGERS_GROUP_ID,
-        HEALTH_PORT=str(port),
+        HEALTH_PORT=str(port or free_port()),
     )
+    return env
+
+
+async def test_socket_process_connects_answers_refuses_and_stops_cleanly(
+    dex_sim: SimHandle, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = _env(dex_sim, fake_slack, tmp_path, port)
     log_path = tmp_path / "socket.log"  # a file, not a pipe: a full pipe would stall the bot
     with log_path.open("wb") as log_file:
         proc = await asyncio.create_subprocess_exec(
@@ -205,3 +212,25 @@ async def test_socket_process_connects_answers_refuses_and_stops_cleanly(
             await proc.wait()
     log = log_path.read_text(errors="replace")
     assert "Traceback" not in log, log
+
+
+async def test_a_wrong_app_token_stops_start_up_with_a_clear_line(
+    dex_sim: SimHandle, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    env = _env(dex_sim, fake_slack, tmp_path)
+    env["SLACK_APP_TOKEN"] = "xapp-1-not-the-right-one"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "socket",
+        env=env,
+        cwd=str(tmp_path),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 2
+    text = err.decode()
+    assert "Slack refused SLACK_APP_TOKEN (invalid_auth)" in text
+    assert "Traceback" not in text and "xapp-1-not-the-right-one" not in text
