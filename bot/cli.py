@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         help="where uploads are saved (default: %(default)s)",
     )
     shell.add_argument(
-        "--speed", type=float, default=20.0, help="simulated seconds per real second (default 20)"
+        "--speed", type=float, default=1.0, help="simulated seconds per real second (default 1)"
     )
 
     sub.add_parser("worker", help="run only the background poller")

@@ -42,13 +42,15 @@ class Transcript:
         self._changed = asyncio.Event()
         #: The prompt the console is showing, redrawn after output that interrupts it.
         self.prompt: str | None = None
+        isatty = getattr(self.out, "isatty", None)
+        self._tty = bool(isatty and isatty())
 
     def say(self, lines: str | list[str], *, matchable: bool = True) -> None:
         """Print lines; ``matchable`` ones can satisfy ``wait_for`` (echoed input cannot)."""
         items = lines.split("\n") if isinstance(lines, str) else lines
         interrupted = self.prompt is not None
-        if interrupted:
-            self.out.write("\n")
+        if interrupted:  # on a terminal, rub the prompt out and draw it again below
+            self.out.write("\r\x1b[K" if self._tty else "\n")
         for line in items:
             self.out.write(line + "\n")
         if interrupted and self.prompt is not None:

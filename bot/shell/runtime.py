@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.app import DexBot, create_app
+from bot.app import DexBot, create_app, utcnow
 from bot.config import Settings
 from bot.sim.dex import DexSimulator, SimConfig
 from bot.sim.people import APPROVALS_CHANNEL, MANAGERS_GROUP_ID, SUPPORT_GROUP_ID
@@ -30,11 +30,11 @@ from bot.worker.runner import Worker
 
 DEFAULT_DB = Path("dexbot-shell.db")
 DEFAULT_ARTIFACTS = Path("dexbot-artifacts")
-DEFAULT_SPEED = 20.0
-#: Simulated seconds a command waits for the device, then uploads. At speed 20 each step
-#: takes two real seconds: long enough to see every status, short enough for a demo.
-EXEC_SECONDS = 40.0
-UPLOAD_SECONDS = 40.0
+DEFAULT_SPEED = 1.0
+#: Simulated seconds a command waits for the device, then uploads: long enough to see every
+#: status, short enough for a demo. ``--speed`` divides them (and every other duration).
+EXEC_SECONDS = 3.0
+UPLOAD_SECONDS = 3.0
 POLL_SECONDS = 1.0
 
 
@@ -77,7 +77,13 @@ class Runtime:
                 f"{self.settings.cloudflare_account()}) — commands run on real devices"
             )
         else:
-            where = f"the built-in DEX simulator (seeded fleet, clock x{self.sim.clock.speed:g})"
+            speed = self.sim.clock.speed
+            took = (EXEC_SECONDS + UPLOAD_SECONDS) / speed if speed else float("inf")
+            fast = f", clock x{speed:g}" if speed != 1 else ""
+            where = (
+                f"the built-in DEX simulator (seeded fleet{fast}; "
+                f"a command takes about {took:.0f} s)"
+            )
         return (
             f"dexbot shell: Slack is emulated in this terminal; Cloudflare is {where}.\n"
             f"Database {self.options.db}; artifacts are saved in {self.options.artifacts}/"
@@ -120,7 +126,11 @@ class Runtime:
                 cloudflare_account_id=self.sim.account_id,
             )
         self.settings = Settings(_env_file=None, **values)
-        self.dexbot = create_app(self.settings)
+        # The bot reads the simulator's clock: it compares Cloudflare's times with its own (the
+        # poller lists commands in a window around when it sent them), and a faster clock on
+        # one side only would soon put every new command outside that window.
+        clock = self.sim.clock.now if self.sim is not None else utcnow
+        self.dexbot = create_app(self.settings, clock=clock)
         await self.dexbot.start()  # migrations
         self._runner = web.AppRunner(build_web_app(self.dexbot), access_log=None)
         await self._runner.setup()

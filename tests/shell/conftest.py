@@ -20,7 +20,7 @@ import pytest_asyncio
 from bot.shell import Runtime, Session, ShellOptions, Transcript
 from bot.shell.session import Step
 
-#: Every wait in these tests has a deadline; a capture at speed 20 needs about five seconds.
+#: Every wait in these tests has a deadline; a capture needs about ten seconds.
 WAIT_S = 30.0
 
 
@@ -29,7 +29,7 @@ def options_in(tmp_path: Path) -> ShellOptions:
     return ShellOptions(
         db=tmp_path / "shell.db",
         artifacts=tmp_path / "artifacts",
-        speed=20.0,
+        speed=1.0,
         poll_seconds=0.2,
         environ={},
     )

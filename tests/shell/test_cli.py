@@ -59,7 +59,7 @@ def test_piped_stdin_is_a_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     for name in ("CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID"):
         monkeypatch.delenv(name, raising=False)
     args = argparse.Namespace(
-        script=None, db=str(tmp_path / "s.db"), artifacts=str(tmp_path / "a"), speed=20.0
+        script=None, db=str(tmp_path / "s.db"), artifacts=str(tmp_path / "a"), speed=1.0
     )
     out = io.StringIO()
     code = run_shell(args, stdin=io.StringIO('/dex quota\nwait "left until"\n'), out=out)
@@ -69,6 +69,6 @@ def test_piped_stdin_is_a_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_a_missing_script_file_is_a_start_up_error(tmp_path: Path) -> None:
     args = argparse.Namespace(
-        script=str(tmp_path / "nope.dex"), db="x.db", artifacts="a", speed=20.0
+        script=str(tmp_path / "nope.dex"), db="x.db", artifacts="a", speed=1.0
     )
     assert run_shell(args, out=io.StringIO()) == 2

@@ -170,3 +170,15 @@ async def test_real_cloudflare_credentials_are_announced(tmp_path: Path) -> None
         assert "cf-token-never-shown" not in banner
     finally:
         await runtime.stop()
+
+
+async def test_an_approver_who_takes_their_time_still_gets_the_capture(shell: Shell) -> None:
+    # The bot keeps the simulator's time: its poller looks for a command around when it sent
+    # it, so a simulated clock running ahead of the bot's would hide the command.
+    await shell.type('/dex capture @bob pcap 5m --reason "slow uploads"')
+    assert shell.runtime.sim is not None
+    shell.runtime.sim.clock.advance(10 * 60)  # ten minutes pass before anyone approves
+    await shell.type("/as @max")
+    assert (await shell.type("click Approve", ["y"])).ok
+    step = await shell.type('wait "saved to"')
+    assert step.ok, shell.output
