@@ -20,7 +20,7 @@ import pytest_asyncio
 from bot.shell import Runtime, Session, ShellOptions, Transcript
 from bot.shell.session import Step
 
-#: Every wait in these tests has a deadline; a capture needs about ten seconds.
+#: Every wait in these tests has a deadline; a capture needs a few seconds.
 WAIT_S = 30.0
 
 
@@ -29,7 +29,7 @@ def options_in(tmp_path: Path) -> ShellOptions:
     return ShellOptions(
         db=tmp_path / "shell.db",
         artifacts=tmp_path / "artifacts",
-        speed=1.0,
+        speed=4.0,  # every simulated duration (and the bot's clock) four times faster
         poll_seconds=0.2,
         environ={},
     )

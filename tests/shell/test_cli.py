@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.shell import run_shell
-from tests.shell.test_session import FULL_CAPTURE
+from tests.shell.test_session import CAPTURE_SCRIPT
 
 DEADLINE_S = 120
 
@@ -25,10 +25,8 @@ def _env() -> dict[str, str]:
 
 
 def test_a_scripted_capture_as_a_process(tmp_path: Path) -> None:
-    script = tmp_path / "capture.dex"
-    script.write_text("\n".join(FULL_CAPTURE) + "\n", encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, "-m", "bot", "shell", "--script", str(script),
+        [sys.executable, "-m", "bot", "shell", "--script", str(CAPTURE_SCRIPT),
          "--db", "shell.db", "--artifacts", "out"],
         cwd=tmp_path, env=_env(), capture_output=True, text=True, encoding="utf-8",
         timeout=DEADLINE_S,

@@ -15,22 +15,9 @@ from bot.sim.people import APPROVALS_CHANNEL, BOB, SAM
 from tests.plugins.bot import BotHarness
 from tests.shell.conftest import WAIT_S, Shell, options_in
 
-FULL_CAPTURE = [
-    "# Sam asks for a capture of Ann's laptop; Max approves; the zip arrives.",
-    '/dex capture @ann pcap 5m --reason "VPN drops"',
-    "",  # the form asks: whose device? Enter keeps @ann
-    "ann-macbook",  # which device (Ann has two)
-    "/submit",
-    'wait "waiting for approval"',
-    "/as @max",
-    "click Approve",
-    "y",  # the confirm dialog
-    'wait "Sent to ann-macbook"',
-    'wait "uploading the capture"',
-    'wait "finished"',
-    'wait "saved to"',
-    "expect-file pcap-*.zip",
-]
+#: The script docs/shell.md shows: request, the device picked in the form, approval, the zip.
+CAPTURE_SCRIPT = Path(__file__).with_name("capture.dex")
+FULL_CAPTURE = CAPTURE_SCRIPT.read_text(encoding="utf-8").splitlines()
 
 
 async def test_request_approve_and_receive_the_capture(tmp_path: Path) -> None:
