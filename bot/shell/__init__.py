@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.shell.feed import Transcript
-from bot.shell.runtime import Runtime, ShellOptions
+from bot.shell.runtime import Runtime, ShellOptions, ShellStartError
 from bot.shell.script import ConsoleLines, ScriptLines, run_lines
 from bot.shell.session import Session
 
@@ -47,6 +47,9 @@ async def run_session(
     runtime = Runtime(options)
     try:
         await runtime.start()
+    except ShellStartError as exc:
+        transcript.say(f"dexbot shell cannot start: {exc}", matchable=False)
+        return 2
     except Exception as exc:
         transcript.say(f"dexbot shell cannot start: {type(exc).__name__}: {exc}", matchable=False)
         return 2

@@ -177,7 +177,7 @@ class Feed:
         channel = self.names.channel(m.channel)
         author = self._author(m.user)
         if edited and previous:
-            header = f"{author} edited “{_first(previous)}”"
+            header = f"{author} (edited) “{_first(previous)}”"
             body = changes(previous, body)
         else:
             header = author + (" (edited)" if edited else "")

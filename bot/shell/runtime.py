@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from aiohttp import web
 from bot.app import DexBot, create_app, utcnow
 from bot.config import Settings
 from bot.sim.dex import DexSimulator, SimConfig
-from bot.sim.people import APPROVALS_CHANNEL, MANAGERS_GROUP_ID, SUPPORT_GROUP_ID
+from bot.sim.people import APPROVALS_CHANNEL, MANAGERS_GROUP_ID, SUPPORT_GROUP_ID, TEAM_ID
 from bot.sim.slack import FAKE_BOT_TOKEN, FAKE_SIGNING_SECRET, FakeSlack
 from bot.web import build_web_app
 from bot.worker.runner import Worker
@@ -36,6 +37,39 @@ DEFAULT_SPEED = 1.0
 EXEC_SECONDS = 3.0
 UPLOAD_SECONDS = 3.0
 POLL_SECONDS = 1.0
+
+
+class ShellStartError(Exception):
+    """The shell cannot start; the message says what to change."""
+
+
+def fresh_database(path: Path, team_id: str = TEAM_ID) -> None:
+    """Remove the shell's database from an earlier session (and its WAL files).
+
+    The emulated Slack and the simulator start empty every time, so requests kept from an
+    earlier session would point at threads and commands that no longer exist (and block new
+    requests for the same device). A file holding anything but the demo team's requests is
+    not the shell's: it is left alone and the shell refuses to start.
+    """
+    if not path.exists():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+            teams = (
+                {row[0] for row in db.execute("SELECT DISTINCT team_id FROM capture_requests")}
+                if "capture_requests" in tables
+                else set()
+            )
+    except sqlite3.DatabaseError as exc:
+        raise ShellStartError(f"{path} is not a dexbot shell database ({exc})") from None
+    if teams - {team_id}:
+        raise ShellStartError(
+            f"{path} holds requests from a real workspace; the shell starts each session on "
+            "an empty database, so give it another file with --db"
+        )
+    for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        leftover.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -86,7 +120,8 @@ class Runtime:
             )
         return (
             f"dexbot shell: Slack is emulated in this terminal; Cloudflare is {where}.\n"
-            f"Database {self.options.db}; artifacts are saved in {self.options.artifacts}/"
+            f"Database {self.options.db} (new for this session); "
+            f"artifacts are saved in {self.options.artifacts}/"
         )
 
     async def start(self) -> Runtime:
@@ -102,6 +137,7 @@ class Runtime:
         env = self.options.environ if self.options.environ is not None else os.environ
         token = env.get("CLOUDFLARE_API_TOKEN") or None
         account = env.get("CLOUDFLARE_ACCOUNT_ID") or None
+        fresh_database(self.options.db)
         self.options.artifacts.mkdir(parents=True, exist_ok=True)
         self.slack = await FakeSlack(files_dir=self.options.artifacts).start("127.0.0.1", 0)
         values: dict[str, Any] = {

@@ -4,6 +4,7 @@ emulated Slack, in front of the DEX simulator. Every wait has a deadline."""
 from __future__ import annotations
 
 import io
+import sqlite3
 import zipfile
 from pathlib import Path
 
@@ -169,3 +170,26 @@ async def test_an_approver_who_takes_their_time_still_gets_the_capture(shell: Sh
     assert (await shell.type("click Approve", ["y"])).ok
     step = await shell.type('wait "saved to"')
     assert step.ok, shell.output
+
+
+async def test_each_session_starts_on_an_empty_database(tmp_path: Path) -> None:
+    # The first session leaves a request in flight; Slack and the simulator start empty next
+    # time, so the next session must not find it blocking Bob's laptop.
+    first = ['/dex capture @bob pcap 5m --reason "first"', "/as @max", "1", "y"]
+    assert await run_session(options_in(tmp_path), first, io.StringIO()) == 0
+    out = io.StringIO()
+    again = ['/dex capture @bob pcap 5m --reason "again"', 'wait "waiting for approval"']
+    assert await run_session(options_in(tmp_path), again, out) == 0, out.getvalue()
+    assert "new for this session" in out.getvalue()
+
+
+async def test_a_database_from_a_real_workspace_is_never_touched(tmp_path: Path) -> None:
+    real = tmp_path / "shell.db"  # where options_in puts the shell's database
+    with sqlite3.connect(real) as db:
+        db.execute("CREATE TABLE capture_requests (id TEXT, team_id TEXT)")
+        db.execute("INSERT INTO capture_requests VALUES ('r1', 'T0REALTEAM')")
+    before = real.read_bytes()
+    out = io.StringIO()
+    assert await run_session(options_in(tmp_path), ["/dex quota"], out) == 2
+    assert "holds requests from a real workspace" in out.getvalue()
+    assert real.read_bytes() == before
