@@ -40,15 +40,24 @@ def _parser() -> argparse.ArgumentParser:
     shell = sub.add_parser(
         "shell", help="try the whole bot in this terminal (emulated Slack, DEX simulator)"
     )
-    shell.add_argument("--script", help="run these lines instead of asking (stdin if piped)")
-    shell.add_argument("--db", default="dexbot-shell.db", help="SQLite file (default: %(default)s)")
+    shell.add_argument(
+        "--script", metavar="FILE", help="run these lines instead of asking (stdin if piped)"
+    )
+    shell.add_argument(
+        "--db", metavar="PATH", default="dexbot-shell.db", help="SQLite file (default: %(default)s)"
+    )
     shell.add_argument(
         "--artifacts",
+        metavar="DIR",
         default="dexbot-artifacts",
         help="where uploads are saved (default: %(default)s)",
     )
     shell.add_argument(
-        "--speed", type=float, default=1.0, help="simulated seconds per real second (default 1)"
+        "--speed",
+        metavar="X",
+        type=float,
+        default=1.0,
+        help="simulated seconds per real second (default 1)",
     )
 
     sub.add_parser("worker", help="run only the background poller")

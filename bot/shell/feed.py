@@ -2,8 +2,9 @@
 that ``wait "text"`` reads.
 
 Channel messages get a ``[#channel] author:`` header; replies are indented under a
-``thread of "…"`` line naming their parent; edits are drawn again marked ``(edited)`` (an
-edit that changes nothing a person can see is not drawn); ephemeral messages say who alone
+``thread of "…"`` line naming their parent; an edit is marked ``(edited)`` with the
+message's earlier first line and shows the lines that changed (an edit that changes nothing
+a person can see is not drawn); ephemeral messages say who alone
 can see them; uploaded files show where they were saved. Buttons get numbers that stay the
 same for the whole session, so ``1`` always presses the same button.
 """

@@ -108,7 +108,9 @@ class Runtime:
         if self.sim is None:
             where = (
                 f"the REAL Cloudflare API ({self.settings.cloudflare_api_url}, account "
-                f"{self.settings.cloudflare_account()}) — commands run on real devices"
+                f"{self.settings.cloudflare_account()}) — commands run on real devices.\n"
+                "The people you can name are the emulated workspace's (ann@example.com, …): "
+                "only devices enrolled with those emails will be found"
             )
         else:
             speed = self.sim.clock.speed
