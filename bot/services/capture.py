@@ -285,7 +285,7 @@ class CaptureService:
         """Deny (an approver) or withdraw (the requester)."""
         await self.check_can_deny(request_id, decider)
         now = self.ctx.clock()
-        text = f"Denied by <@{decider}>" + (f": {note}" if note else ".")
+        text = f"Denied by <@{decider}>" + (f": {inert(note, 300)}" if note else ".")
         out = await self.ctx.requests.decide(
             request_id,
             approve=False,

@@ -21,6 +21,7 @@ from bot.dex.errors import (
     DexTransportError,
 )
 from bot.dex.models import ARGS_FOR_TYPE, CommandSpec, CommandType, CreatedCommand
+from bot.domain.errors import inert
 from bot.domain.model import CaptureRequest, CommandRecord, RequestState
 from bot.services.context import Context
 
@@ -70,7 +71,8 @@ async def _sent(
     now = ctx.clock()
     names = {d.device_id: d.name for d in req.devices}
     lines = [
-        f"Sent to {names.get(c.device_id or '', c.device_id)}, command {c.id}" for c in created
+        f"Sent to {inert(names.get(c.device_id or '', c.device_id), 60)}, command {inert(c.id)}"
+        for c in created
     ]
     await ctx.requests.record_dispatch(
         req.id,
@@ -155,7 +157,7 @@ async def dispatch(ctx: Context, request_id: str, *, actor: str) -> CaptureReque
         await _back_to_approved(ctx, req, actor, type(e).__name__)
         return await ctx.requests.get(request_id)
     except DexApiError as e:
-        detail = "; ".join(m.message for m in e.errors) or f"HTTP {e.status}"
+        detail = "; ".join(inert(m.message, 200) for m in e.errors) or f"HTTP {e.status}"
         await _fail(ctx, req, actor, f"Cloudflare refused the command: {detail}")
         return await ctx.requests.get(request_id)
     await _sent(ctx, req, created, actor)

@@ -27,6 +27,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.dex.errors import DexError
+from bot.domain.errors import inert
 from bot.domain.model import CaptureRequest
 from bot.domain.quota import Forecast
 from bot.services.context import Context
@@ -157,7 +158,7 @@ class Deliverer:
             if item.kind == "upload":
                 text = (
                     f"I couldn't upload the result into this thread after {item.attempts} "
-                    f"tries: {words}. It is still in the Cloudflare dashboard."
+                    f"tries: {inert(words, 200)}. It is still in the Cloudflare dashboard."
                 )
                 then.append((f"{item.key}:gave-up", item.request_id, "note", {"text": text}))
             await self.ctx.outbox.fail(item.key, now, error, then=then)

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.dex.models import Command
+from bot.domain.errors import inert
 from bot.domain.model import TargetDevice
 from bot.services.context import Context
 from bot.store.commands import CommandStore, InFlight
@@ -155,7 +156,7 @@ class Poller:
         return int(won)
 
     async def _flag(self, cmd: InFlight, now: datetime) -> int:
-        name = await self._device_name(cmd)
+        name = inert(await self._device_name(cmd), 60)
         minutes = int((now - cmd.status_changed_at).total_seconds() // 60)
         if cmd.status == "PENDING_EXEC":
             text = (

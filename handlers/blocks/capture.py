@@ -151,7 +151,7 @@ def _code(ident: str) -> str:
 def _device(d: TargetDevice, *, registration: bool = False) -> str:
     line = f"{outside(d.name, 80)} · {outside(d.platform, 30)}"
     if registration and d.registration_id:
-        line += f" (shared device, registration {_code(d.registration_id)})"
+        line += f" (registration {_code(d.registration_id)})"
     return line
 
 
@@ -412,8 +412,12 @@ def render_thread_status(
 
 
 def render_thread_note(text: str) -> Rendered:
-    """A plain reply in the request's thread (escaped), e.g. "Sent to ann-macbook, …"."""
-    safe = _escaped(text, SECTION_TEXT_MAX)
+    """A reply in the request's thread, e.g. "Approved by <@U…>. Sending to Cloudflare…".
+
+    The text is ours and carries real mentions, so it is not escaped; the services make every
+    outside piece in it inert (``bot.domain.errors.inert``) when they compose it.
+    """
+    safe = truncate(text, SECTION_TEXT_MAX)
     return _finish(safe, [_section(safe)])
 
 

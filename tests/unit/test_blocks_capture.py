@@ -205,9 +205,9 @@ def test_dispatched_parent_lists_each_device_with_its_status() -> None:
     assert ":hourglass_flowing_sand: *lab-linux-01*: waiting for the device" in out
 
 
-def test_card_notes_the_registration_of_a_shared_device() -> None:
+def test_card_notes_the_registration_of_each_device() -> None:
     card = render_card(replace(PENDING, devices=(MAC, LAB)), FORECAST, now=NOW)
-    assert "shared device, registration `reg-7f3e`" in dump(card)
+    assert "(registration `reg-7f3e`)" in dump(card)
 
 
 def test_decided_card_says_who_and_when() -> None:
@@ -287,7 +287,14 @@ def test_hostile_reason_device_email_note_and_error_cannot_ping() -> None:
         assert_escaped(render_card(hostile, FORECAST, now=NOW))
         assert_escaped(render_parent(hostile, now=NOW, approval_channel=HOSTILE))
     assert_escaped(render_thread_status(HOSTILE, HOSTILE, "FAILED", detail=HOSTILE))
-    assert_escaped(render_thread_note(HOSTILE))
+
+
+def test_thread_note_keeps_our_mentions_and_services_make_outside_text_inert() -> None:
+    from bot.domain.errors import inert
+
+    note = render_thread_note(f"Denied by <@U0MIA0013>: {inert(HOSTILE)}")
+    assert "<@U0MIA0013>" in dump(note)  # a real mention, not &lt;@…&gt;
+    assert "<!channel>" not in dump(note) and "<@U123>" not in dump(note)
 
 
 def test_a_link_that_is_not_a_plain_url_is_left_out() -> None:
