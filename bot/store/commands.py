@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.model import RequestState
-from bot.store.outbox import enqueue
+from bot.store.outbox import enqueue_all
 from bot.store.requests import audit
 from bot.store.tables import CaptureRequestRow, DexCommandRow
 
@@ -106,8 +106,7 @@ class CommandStore:
                 status_from=cmd.status,
                 status_to=new_status,
             )
-            for key, kind, payload in outbox:
-                enqueue(s, key=key, request_id=cmd.request_id, kind=kind, payload=payload, now=now)
+            enqueue_all(s, cmd.request_id, outbox, now)
             open_left = await s.scalar(
                 select(func.count()).where(
                     DexCommandRow.request_id == cmd.request_id,
@@ -153,6 +152,5 @@ class CommandStore:
             )
             if res.rowcount != 1:  # type: ignore[attr-defined]
                 return False
-            for key, kind, payload in outbox:
-                enqueue(s, key=key, request_id=cmd.request_id, kind=kind, payload=payload, now=now)
+            enqueue_all(s, cmd.request_id, outbox, now)
             return True

@@ -61,6 +61,16 @@ def enqueue(
     )
 
 
+#: A side effect to enqueue: (key, kind, payload).
+Effect = tuple[str, str, dict[str, Any]]
+
+
+def enqueue_all(s: AsyncSession, request_id: str, effects: Sequence[Effect], now: datetime) -> None:
+    """Add every effect of one change, in the caller's transaction."""
+    for key, kind, payload in effects:
+        enqueue(s, key=key, request_id=request_id, kind=kind, payload=payload, now=now)
+
+
 class Outbox:
     """Claiming and settling outbox rows."""
 

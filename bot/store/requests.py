@@ -19,7 +19,7 @@ from bot.domain.model import (
     RequestState,
     TargetDevice,
 )
-from bot.store.outbox import enqueue
+from bot.store.outbox import enqueue_all
 from bot.store.tables import (
     AuditRow,
     CaptureRequestRow,
@@ -267,8 +267,7 @@ class RequestStore:
                 after=new.value,
                 **detail,
             )
-            for key, kind, payload in outbox:
-                enqueue(s, key=key, request_id=request_id, kind=kind, payload=payload, now=now)
+            enqueue_all(s, request_id, outbox, now)
         return Outcome(await self.get(request_id))
 
     async def decide(
@@ -369,8 +368,7 @@ class RequestStore:
                 note=note,
                 break_glass=break_glass,
             )
-            for key, kind, payload in outbox:
-                enqueue(s, key=key, request_id=request_id, kind=kind, payload=payload, now=now)
+            enqueue_all(s, request_id, outbox, now)
         return Outcome(await self.get(request_id))
 
     async def begin_dispatch(self, request_id: str, *, now: datetime, actor: str) -> Outcome:
@@ -448,8 +446,7 @@ class RequestStore:
                 after=RequestState.DISPATCHED.value,
                 command_ids=[c.command_id for c in commands],
             )
-            for key, kind, payload in outbox:
-                enqueue(s, key=key, request_id=request_id, kind=kind, payload=payload, now=now)
+            enqueue_all(s, request_id, outbox, now)
         return Outcome(await self.get(request_id))
 
 
