@@ -22,6 +22,10 @@ from handlers.blocks.common import ephemeral_error
 from handlers.blocks.modal import request_modal
 
 log = logging.getLogger("dexbot.capture")
+APPROVALS_UNREACHABLE = (
+    "I can't post the approval card in the approvals channel (I'm not in it), so this "
+    "request was cancelled. Ask an admin to invite me there, then ask again."
+)
 
 NOT_IN_CHANNEL = (
     "I'm not in this channel, so I can't start a thread here. "
@@ -45,13 +49,34 @@ async def open_request_modal(
     channel_id: str,
     draft: g.CaptureDraft | None,
     devices: list[EligibleDevice] | None,
-) -> None:
-    """Open the request modal (``trigger_id`` is valid 3 s, once: call this early)."""
+) -> str:
+    """Open the request modal (``trigger_id`` is valid 3 s, once: call this early); its id."""
     meta = json.dumps({"channel_id": channel_id})
     view = request_modal(
         draft, devices=devices, limits_note=limits_note(svc), private_metadata=meta
     )
-    await client.views_open(trigger_id=trigger_id, view=view)
+    resp = await client.views_open(trigger_id=trigger_id, view=view)
+    return str((resp.get("view") or {}).get("id") or "")
+
+
+async def fill_devices(
+    svc: Services,
+    client: AsyncWebClient,
+    view_id: str,
+    channel_id: str,
+    draft: g.CaptureDraft | None,
+) -> None:
+    """After the modal is open, look up the person's devices and show them in it."""
+    devices = await devices_for_draft(svc, draft)
+    if not devices or not view_id:
+        return
+    meta = json.dumps({"channel_id": channel_id})
+    await client.views_update(
+        view_id=view_id,
+        view=request_modal(
+            draft, devices=devices, limits_note=limits_note(svc), private_metadata=meta
+        ),
+    )
 
 
 async def devices_for_draft(svc: Services, draft: g.CaptureDraft | None) -> list[EligibleDevice]:
@@ -113,8 +138,21 @@ async def submit(
     await svc.requests.set_messages(req.id, parent_channel=channel_id, parent_ts=parent_ts)
     card_channel = approval_channel or channel_id
     card = render_card(req, prepared.forecast, now=now)
-    resp = await client.chat_postMessage(channel=card_channel, text=card.text, blocks=card.blocks)
-    await svc.requests.set_messages(req.id, card_channel=card_channel, card_ts=resp["ts"])
+    card_ts = await _post_joining(client, card_channel, card)
+    if card_ts is None:
+        # Nobody could approve it: close it rather than block identical requests for the TTL.
+        await svc.requests.transition(
+            req.id,
+            [RequestState.PENDING_APPROVAL],
+            RequestState.CANCELLED,
+            actor="dexbot",
+            action="cancelled",
+            now=svc.clock(),
+            why="approval channel unreachable",
+        )
+        await client.chat_update(channel=channel_id, ts=parent_ts, text=APPROVALS_UNREACHABLE)
+        return ephemeral_error(APPROVALS_UNREACHABLE)
+    await svc.requests.set_messages(req.id, card_channel=card_channel, card_ts=card_ts)
     stored = await svc.requests.get(req.id)
     assert stored is not None
     ack = render_request_ack(stored, permalink=await _permalink(client, channel_id, parent_ts))

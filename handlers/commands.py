@@ -21,7 +21,7 @@ from handlers.blocks import (
     render_quota,
     render_status,
 )
-from handlers.capture import devices_for_draft, open_request_modal, request_from_slash
+from handlers.capture import fill_devices, open_request_modal, request_from_slash
 from handlers.errors import guarded
 
 log = logging.getLogger("dexbot.commands")
@@ -64,14 +64,10 @@ async def handle_dex(
             cmd = g.parse(body.get("text") or "", svc.limits)
         except g.Incomplete as missing:
             # Something is missing: the form asks for it (trigger_id first, before slow calls).
-            await open_request_modal(
-                svc,
-                client,
-                body["trigger_id"],
-                body["channel_id"],
-                missing.partial,
-                await devices_for_draft(svc, missing.partial),
+            view_id = await open_request_modal(
+                svc, client, body["trigger_id"], body["channel_id"], missing.partial, None
             )
+            await fill_devices(svc, client, view_id, body["channel_id"], missing.partial)
             return
         if isinstance(cmd, g.OpenModal):
             await open_request_modal(

@@ -120,6 +120,11 @@ async def _pick_devices(
             for d in found.devices
             if wanted in (d.device_id.casefold(), (d.device_name or "").casefold())
         ]
+        if len({d.device_id for d in chosen}) > 1:
+            raise UserFacingError(
+                f"“{inert(cmd.device, 60)}” matches several of <@{found.user.user_id}>'s "
+                "devices; use the device id (see `/dex devices`)."
+            )
         if not chosen:
             names = ", ".join(inert(d.device_name or d.device_id, 40) for d in found.devices)
             raise UserFacingError(

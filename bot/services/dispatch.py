@@ -8,12 +8,14 @@ against Cloudflare's list before anything is sent again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 
 from bot.dex.errors import (
     DexAmbiguousWriteError,
     DexApiError,
+    DexError,
     DexQuotaExceededError,
     DexRateBudgetExceeded,
     DexRateLimitedError,
@@ -27,8 +29,11 @@ from bot.services.context import Context
 
 log = logging.getLogger("dexbot.dispatch")
 
-#: A request left DISPATCHING longer than this was interrupted; reconcile it.
-DISPATCH_GRACE = timedelta(minutes=2)
+#: A request left DISPATCHING longer than this was interrupted; reconcile it. It must exceed
+#: DISPATCH_BUDGET by far, so a slow dispatch is never taken for a dead one.
+DISPATCH_GRACE = timedelta(minutes=5)
+#: The most one dispatch may spend talking to Cloudflare (the client's own retries included).
+DISPATCH_BUDGET_SECONDS = 60.0
 #: How far before the intent to look for the command in Cloudflare's list (clock skew).
 RECONCILE_SKEW = timedelta(minutes=2)
 MAX_ATTEMPTS = 3
@@ -108,9 +113,13 @@ async def _fail(ctx: Context, req: CaptureRequest, actor: str, message: str) -> 
     )
 
 
-async def _back_to_approved(ctx: Context, req: CaptureRequest, actor: str, why: str) -> None:
+async def _back_to_approved(
+    ctx: Context, req: CaptureRequest, actor: str, why: str, *, counts: bool = True
+) -> None:
+    """Nothing was sent: try again later. Rate limits do not use up the attempts (a
+    5-minute block must not fail an approved request); errors do."""
     attempts = await ctx.requests.dispatch_attempts(req.id)
-    if attempts >= MAX_ATTEMPTS:
+    if counts and attempts >= MAX_ATTEMPTS:
         await _fail(ctx, req, actor, f"Cloudflare kept failing ({why}); ask again later.")
         return
     await ctx.requests.transition(
@@ -120,8 +129,13 @@ async def _back_to_approved(ctx: Context, req: CaptureRequest, actor: str, why: 
         actor=actor,
         action="dispatch_retry",
         now=ctx.clock(),
+        values={} if counts else {"dispatch_attempts": max(0, attempts - 1)},
         why=why,
     )
+
+
+RATE_LIMITS = (DexRateLimitedError, DexRateBudgetExceeded)
+NOTHING_SENT = (DexTransportError, DexServerError, *RATE_LIMITS)
 
 
 async def dispatch(ctx: Context, request_id: str, *, actor: str) -> CaptureRequest | None:
@@ -132,9 +146,12 @@ async def dispatch(ctx: Context, request_id: str, *, actor: str) -> CaptureReque
     req = claim.request
     assert req is not None
     try:
-        quota = await ctx.dex.get_quota()
-    except (DexTransportError, DexServerError, DexRateLimitedError, DexRateBudgetExceeded) as e:
-        await _back_to_approved(ctx, req, actor, type(e).__name__)
+        async with asyncio.timeout(DISPATCH_BUDGET_SECONDS / 3):
+            quota = await ctx.dex.get_quota()
+    except (*NOTHING_SENT, TimeoutError) as e:
+        await _back_to_approved(
+            ctx, req, actor, type(e).__name__, counts=not isinstance(e, RATE_LIMITS)
+        )
         return await ctx.requests.get(request_id)
     if quota.remaining < req.units:
         await _fail(
@@ -145,37 +162,59 @@ async def dispatch(ctx: Context, request_id: str, *, actor: str) -> CaptureReque
         )
         return await ctx.requests.get(request_id)
     try:
-        created = await ctx.dex.create_commands(specs_for(req))
-    except DexAmbiguousWriteError:
+        specs = specs_for(req)
+    except ValueError as e:  # stored args no longer valid (e.g. limits changed): never send
+        await _fail(ctx, req, actor, f"the request is not valid any more ({inert(str(e))})")
+        return await ctx.requests.get(request_id)
+    try:
+        async with asyncio.timeout(DISPATCH_BUDGET_SECONDS):
+            created = await ctx.dex.create_commands(specs)
+    except (DexAmbiguousWriteError, TimeoutError):
         # Leave it DISPATCHING: recover() reconciles after the grace period, never re-POSTs blind.
         log.warning("request %s: create outcome unknown; will reconcile", req.short_id)
         return await ctx.requests.get(request_id)
     except DexQuotaExceededError:
         await _fail(ctx, req, actor, "Cloudflare's command quota is used up.")
         return await ctx.requests.get(request_id)
-    except (DexTransportError, DexServerError, DexRateLimitedError, DexRateBudgetExceeded) as e:
-        await _back_to_approved(ctx, req, actor, type(e).__name__)
+    except NOTHING_SENT as e:
+        await _back_to_approved(
+            ctx, req, actor, type(e).__name__, counts=not isinstance(e, RATE_LIMITS)
+        )
         return await ctx.requests.get(request_id)
     except DexApiError as e:
         detail = "; ".join(inert(m.message, 200) for m in e.errors) or f"HTTP {e.status}"
         await _fail(ctx, req, actor, f"Cloudflare refused the command: {detail}")
         return await ctx.requests.get(request_id)
+    except DexError as e:  # refused before sending (validation): retrying cannot help
+        await _fail(ctx, req, actor, f"the command could not be sent ({inert(str(e))})")
+        return await ctx.requests.get(request_id)
     await _sent(ctx, req, created, actor)
     return await ctx.requests.get(request_id)
 
 
+class _Unclear(Exception):
+    """Reconciling found more than one candidate for a device: do not guess."""
+
+
 async def _reconcile(ctx: Context, req: CaptureRequest, since: datetime) -> list[CreatedCommand]:
+    """Commands on the request's devices created since the intent that no request tracks."""
     found: list[CreatedCommand] = []
     for d in req.devices:
-        async for c in ctx.dex.iter_commands(
-            device_id=d.device_id, command_type=req.command_type, from_=since
-        ):
-            if d.registration_id and c.registration_id not in (None, d.registration_id):
-                continue
-            found.append(
-                CreatedCommand(id=c.id, device_id=c.device_id, status=c.status, type=c.type)
+        candidates = [
+            c
+            async for c in ctx.dex.iter_commands(
+                device_id=d.device_id, command_type=req.command_type, from_=since
             )
-            break
+            if not (d.registration_id and c.registration_id not in (None, d.registration_id))
+        ]
+        tracked = await ctx.requests.tracked_command_ids([c.id for c in candidates])
+        fresh = [c for c in candidates if c.id not in tracked]
+        if len(fresh) > 1:
+            raise _Unclear(f"{len(fresh)} untracked commands on {d.name}")
+        found += [
+            CreatedCommand(id=c.id, device_id=c.device_id, status=c.status, type=c.type)
+            for c in fresh
+        ]
     return found
 
 
@@ -184,22 +223,32 @@ async def recover(ctx: Context, *, actor: str) -> int:
     now = ctx.clock()
     handled = 0
     for req in await ctx.requests.in_state([RequestState.DISPATCHING], before=now - DISPATCH_GRACE):
-        started = await ctx.requests.dispatch_started_at(req.id) or req.created_at
-        try:
-            found = await _reconcile(ctx, req, started - RECONCILE_SKEW)
+        try:  # one request's trouble must not hold up the others
+            handled += await _recover_one(ctx, req, actor)
         except Exception:
-            log.warning("request %s: reconcile failed; will try again", req.short_id, exc_info=True)
-            continue
-        if len(found) == len(req.devices):
-            await _sent(ctx, req, found, actor)
-        elif not found:
-            await _back_to_approved(ctx, req, actor, "no answer from Cloudflare")
-        else:
-            await _fail(ctx, req, actor, "only some devices received the command; check history")
-        handled += 1
+            log.warning("request %s: recovery failed; will try again", req.short_id, exc_info=True)
     for req in await ctx.requests.in_state(
-        [RequestState.APPROVED], before=now - DISPATCH_GRACE / 4
+        [RequestState.APPROVED], before=now - DISPATCH_GRACE / 10
     ):
-        if await dispatch(ctx, req.id, actor=actor) is not None:
-            handled += 1
+        try:
+            if await dispatch(ctx, req.id, actor=actor) is not None:
+                handled += 1
+        except Exception:
+            log.warning("request %s: dispatch failed; will try again", req.short_id, exc_info=True)
     return handled
+
+
+async def _recover_one(ctx: Context, req: CaptureRequest, actor: str) -> int:
+    started = await ctx.requests.dispatch_started_at(req.id) or req.created_at
+    try:
+        found = await _reconcile(ctx, req, started - RECONCILE_SKEW)
+    except _Unclear as e:
+        await _fail(ctx, req, actor, f"I can't tell which command is ours ({e}); check history")
+        return 1
+    if len(found) == len(req.devices):
+        await _sent(ctx, req, found, actor)
+    elif not found:
+        await _back_to_approved(ctx, req, actor, "no answer from Cloudflare")
+    else:
+        await _fail(ctx, req, actor, "only some devices received the command; check history")
+    return 1

@@ -157,6 +157,16 @@ class RequestStore:
             out = [await _load(s, i) for i in ids]
             return [r for r in out if r is not None]
 
+    async def tracked_command_ids(self, command_ids: Sequence[str]) -> set[str]:
+        """Which of these Cloudflare command ids some request already owns."""
+        if not command_ids:
+            return set()
+        async with self.sessions() as s:
+            rows = await s.scalars(
+                select(DexCommandRow.command_id).where(DexCommandRow.command_id.in_(command_ids))
+            )
+            return set(rows.all())
+
     async def dispatch_attempts(self, request_id: str) -> int:
         """How many times dispatch has started for this request."""
         async with self.sessions() as s:

@@ -25,6 +25,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.dex.download import ArtifactTooLarge, DownloadedArtifact
+from bot.domain.errors import inert
 from bot.domain.model import CaptureRequest
 from bot.services.context import Context
 from bot.store.outbox import OutboxItem
@@ -57,12 +58,18 @@ def pcap_summary(path: Path) -> str | None:
     if isinstance(data, dict) and isinstance(data.get("captures"), list):
         for c in data["captures"]:
             if isinstance(c, dict):
-                name = str(c.get("interface") or c.get("file") or "?")
-                entries.append((name, _succeeded(c), c.get("error")))
+                name = inert(str(c.get("interface") or c.get("file") or "?"), 40)
+                entries.append((name, _succeeded(c), inert(c.get("error"), 120) or None))
     elif isinstance(data, dict):
         for name, value in data.items():
             if isinstance(value, dict) and ("success" in value or "status" in value):
-                entries.append((str(name), _succeeded(value), value.get("error")))
+                entries.append(
+                    (
+                        inert(str(name), 40),
+                        _succeeded(value),
+                        inert(value.get("error"), 120) or None,
+                    )
+                )
     if not entries:
         return None
     ok = sorted(n for n, good, _ in entries if good)
@@ -142,7 +149,7 @@ class ArtifactRelay:
                 await self._note(
                     item,
                     req,
-                    f"The result of command {command_id} is larger than the "
+                    f"The result of command {inert(command_id)} is larger than the "
                     f"{human_size(limit)} I may upload to Slack; download it from the "
                     "Cloudflare dashboard instead.",
                 )
@@ -155,7 +162,7 @@ class ArtifactRelay:
         self, item: OutboxItem, req: CaptureRequest, art: DownloadedArtifact
     ) -> dict[str, Any]:
         assert req.parent_channel and req.parent_ts
-        comment = f"{art.filename}: {art.size:,} bytes, sha256 {art.sha256}"
+        comment = f"{inert(art.filename)}: {art.size:,} bytes, sha256 {art.sha256}"
         if item.payload.get("command_type") == "pcap":
             summary = pcap_summary(art.path)
             if summary:

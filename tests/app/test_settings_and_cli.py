@@ -81,3 +81,25 @@ def test_console_script_refuses_to_start_half_configured(tmp_path: object) -> No
     assert "dexbot cannot start" in proc.stderr
     assert "SLACK_SIGNING_SECRET is not set" in proc.stderr
     assert "Traceback" not in proc.stderr and SECRET not in proc.stderr + proc.stdout
+
+
+def test_tracebacks_and_the_database_password_are_redacted() -> None:
+    from bot.logs import RedactingFormatter, secrets_of
+
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        slack_bot_token=SECRET,
+        database_url="postgresql+asyncpg://dexbot:pg-pass-987654@db/dexbot",
+    )
+    secrets = secrets_of(settings)
+    assert "pg-pass-987654" in secrets
+    formatter = RedactingFormatter("%(message)s", secrets)
+    try:
+        raise RuntimeError(f"failed with token {SECRET} and pg-pass-987654")
+    except RuntimeError:
+        record = logging.getLogger("x").makeRecord(
+            "x", logging.ERROR, __file__, 1, "boom", None, sys.exc_info()
+        )
+    line = formatter.format(record)
+    assert "RuntimeError" in line
+    assert SECRET not in line and "pg-pass-987654" not in line

@@ -90,7 +90,6 @@ async def test_rate_window_slides_on_the_simulated_clock(
         assert (await cf.get(QUOTA)).status_code == 200
 
 
-@pytest.mark.dexsim(config={"rate_limit": 1200})
 async def test_default_budget_is_1200_per_five_minutes(
     dex_sim: SimHandle, cf: httpx.AsyncClient
 ) -> None:
