@@ -14,7 +14,7 @@ from bot.app import Services
 from bot.dex.models import EligibleDevice
 from bot.domain import grammar as g
 from bot.domain.lookup import user_devices
-from bot.domain.model import CaptureRequest, RequestState
+from bot.domain.model import RequestState
 from bot.services.capture import NeedsDeviceChoice, Prepared
 from handlers.blocks import Rendered
 from handlers.blocks.capture import render_card, render_parent, render_request_ack
@@ -189,8 +189,3 @@ async def _permalink(client: AsyncWebClient, channel: str, ts: str) -> str | Non
         return str((await client.chat_getPermalink(channel=channel, message_ts=ts))["permalink"])
     except SlackApiError:
         return None
-
-
-def request_summary(req: CaptureRequest) -> str:
-    """One line naming the request, for logs."""
-    return f"{req.short_id} {req.command_type} on {len(req.devices)} device(s)"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -68,7 +68,6 @@ class BotHarness:
     url: str
     http: httpx.AsyncClient
     settings: Settings
-    _responses_seen: dict[str, int] = field(default_factory=dict)
 
     async def post_signed(
         self,

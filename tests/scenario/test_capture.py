@@ -5,6 +5,7 @@ telling the story. Runs on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from bot.sim.people import (
     SAM,
     SUE,
     SUPPORT_CHANNEL,
+    Person,
 )
 from bot.sim.slack.model import Message
 from handlers.ids import ActionId
@@ -36,6 +38,18 @@ engines = pytest.mark.parametrize(
 
 def buttons(msg: Message) -> list[dict[str, Any]]:
     return [el for b in msg.blocks or [] if b.get("type") == "actions" for el in b["elements"]]
+
+
+async def click_approve(bot: BotHarness, card: Message, who: Person) -> None:
+    """Press Approve on ``card`` as ``who`` (a signed block_actions request)."""
+    resp = await bot.click(
+        ActionId.APPROVE,
+        buttons(card)[0]["value"],
+        user=who,
+        channel=APPROVALS_CHANNEL,
+        message_ts=card.ts,
+    )
+    assert resp.status_code == 200
 
 
 async def request_capture(bot: BotHarness, text: str = PCAP_ANN) -> tuple[Message, Message]:
@@ -138,13 +152,7 @@ async def test_self_approval_is_refused(bot: BotHarness) -> None:
     reply = await bot.slash(PCAP_ANN, user=MAX)
     assert reply is not None
     card = bot.slack.messages(APPROVALS_CHANNEL)[-1]
-    await bot.click(
-        ActionId.APPROVE,
-        buttons(card)[0]["value"],
-        user=MAX,
-        channel=APPROVALS_CHANNEL,
-        message_ts=card.ts,
-    )
+    await click_approve(bot, card, MAX)
     await bot.slack.wait_for("chat.postEphemeral", timeout=10)
     assert "can't approve your own request" in bot.slack.ephemerals(MAX.user_id)[-1].text
     assert await bot.sim.requests("POST") == []
@@ -152,13 +160,7 @@ async def test_self_approval_is_refused(bot: BotHarness) -> None:
 
 async def test_non_approver_is_refused(bot: BotHarness) -> None:
     _, card = await request_capture(bot)
-    await bot.click(
-        ActionId.APPROVE,
-        buttons(card)[0]["value"],
-        user=SUE,
-        channel=APPROVALS_CHANNEL,
-        message_ts=card.ts,
-    )
+    await click_approve(bot, card, SUE)
     await bot.slack.wait_for("chat.postEphemeral", timeout=10)
     assert bot.slack.ephemerals(SUE.user_id)[-1].text.endswith(
         "You are not an approver for this request."
@@ -185,14 +187,8 @@ async def test_click_on_an_expired_card(bot: BotHarness) -> None:
     # Move the bot's clock past the expiry rather than waiting.
     svc = bot.dexbot.services
     real = svc.clock
-    svc.clock = lambda: real() + __import__("datetime").timedelta(minutes=2)
-    await bot.click(
-        ActionId.APPROVE,
-        buttons(card)[0]["value"],
-        user=MAX,
-        channel=APPROVALS_CHANNEL,
-        message_ts=card.ts,
-    )
+    svc.clock = lambda: real() + timedelta(minutes=2)
+    await click_approve(bot, card, MAX)
     await bot.slack.wait_for("chat.postEphemeral", timeout=10)
     assert "expired" in bot.slack.ephemerals(MAX.user_id)[-1].text
     await svc.deliverer.run_once()
@@ -213,13 +209,7 @@ async def test_quota_exhausted_refuses_the_request(bot: BotHarness) -> None:
 async def test_quota_used_elsewhere_before_approval(bot: BotHarness) -> None:
     _, card = await request_capture(bot)
     await bot.sim.set_quota(quota=25, quota_usage=25)  # someone used the dashboard
-    await bot.click(
-        ActionId.APPROVE,
-        buttons(card)[0]["value"],
-        user=MAX,
-        channel=APPROVALS_CHANNEL,
-        message_ts=card.ts,
-    )
+    await click_approve(bot, card, MAX)
     await bot.slack.wait_for("chat.postEphemeral", timeout=10)
     assert "quota" in bot.slack.ephemerals(MAX.user_id)[-1].text.lower()
     assert await bot.sim.requests("POST") == []
