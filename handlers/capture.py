@@ -91,7 +91,7 @@ async def devices_for_draft(svc: Services, draft: g.CaptureDraft | None) -> list
 
 
 async def request_from_slash(
-    svc: Services, cmd: g.CaptureRequest, body: dict[str, Any], client: AsyncWebClient
+    svc: Services, cmd: g.CaptureAsk, body: dict[str, Any], client: AsyncWebClient
 ) -> Rendered:
     """Pre-flight, store and post a request typed as a slash command; the requester's answer."""
     try:

@@ -26,7 +26,7 @@ from handlers.errors import guarded
 
 log = logging.getLogger("dexbot.commands")
 
-READ_ONLY = (g.Help, g.Unknown, g.Status, g.Devices, g.Quota, g.History)
+READ_ONLY = (g.Help, g.Unknown, g.Status, g.Devices, g.QuotaAsk, g.History)
 MAX_STATUS_DEVICES = 10
 MAX_HISTORY = 20
 MAX_DEVICE_ROWS = 60
@@ -54,7 +54,7 @@ async def handle_dex(
     async with guarded(reply, log):
         user_id = body["user_id"]
         try:
-            cmd: g.Command | None = g.parse(body.get("text") or "", svc.limits)
+            cmd: g.Parsed | None = g.parse(body.get("text") or "", svc.limits)
         except g.ParseError:
             cmd = None
         read_only = cmd is not None and isinstance(cmd, READ_ONLY)
@@ -77,7 +77,7 @@ async def handle_dex(
         await reply(await answer(svc, cmd, body, client))
 
 
-async def answer(svc: Services, cmd: g.Command, body: dict[str, Any], client: Any) -> Rendered:
+async def answer(svc: Services, cmd: g.Parsed, body: dict[str, Any], client: Any) -> Rendered:
     """The rendered answer to a parsed command."""
     now = svc.clock()
     match cmd:
@@ -85,7 +85,7 @@ async def answer(svc: Services, cmd: g.Command, body: dict[str, Any], client: An
             return render_help(g.help_for(topic, svc.limits))
         case g.Unknown():
             return render_help(g.HELP_TEXT)
-        case g.Quota():
+        case g.QuotaAsk():
             quota = await svc.dex.get_quota()
             waiting = await svc.requests.count_awaiting_approval()
             return render_quota(quota, awaiting_approval=waiting, now=now)
@@ -95,7 +95,7 @@ async def answer(svc: Services, cmd: g.Command, body: dict[str, Any], client: An
             return await _devices(svc, target, search)
         case g.History(target=target, status=status):
             return await _history(svc, target, status)
-        case g.CaptureRequest():
+        case g.CaptureAsk():
             return await request_from_slash(svc, cmd, body, client)
         case _:
             return render_help(g.HELP_TEXT)

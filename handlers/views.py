@@ -29,7 +29,7 @@ PREFLIGHT_BUDGET_SECONDS = 2.0
 
 def capture_from_form(
     values: dict[str, Any], limits: g.Limits
-) -> tuple[g.CaptureRequest | None, dict[str, str]]:
+) -> tuple[g.CaptureAsk | None, dict[str, str]]:
     """A capture request from the modal's fields, or the errors keyed by block id."""
     errors: dict[str, str] = {}
     user = values.get(BlockId.USER.value)
@@ -74,7 +74,7 @@ def capture_from_form(
     all_devices = device == "__all__"
     interfaces = tuple(values.get(BlockId.INTERFACES.value) or ()) or None
     routes = values.get(BlockId.ALL_ROUTES.value)
-    return g.CaptureRequest(
+    return g.CaptureAsk(
         command_type=kind,
         target=g.UserTarget(str(user)),
         device=None if all_devices else str(device).split("|")[0],

@@ -8,35 +8,15 @@ anything is sent.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# The command vocabulary is the product's own (bot.domain); the wire models reuse it.
+from bot.domain.model import CommandStatus, CommandType
+
 MAX_DEVICES_PER_CREATE = 10
 MAX_PER_PAGE = 50
-
-
-class CommandType(StrEnum):
-    """The remote commands Cloudflare can run on a WARP device."""
-
-    PCAP = "pcap"
-    WARP_DIAG = "warp-diag"
-    SPEED_TEST = "speed-test"
-
-
-class CommandStatus(StrEnum):
-    """A command's lifecycle: PENDING_EXEC -> PENDING_UPLOAD -> SUCCESS | FAILED."""
-
-    PENDING_EXEC = "PENDING_EXEC"
-    PENDING_UPLOAD = "PENDING_UPLOAD"
-    SUCCESS = "SUCCESS"
-    FAILED = "FAILED"
-
-    @property
-    def is_final(self) -> bool:
-        """SUCCESS and FAILED never change again."""
-        return self in (CommandStatus.SUCCESS, CommandStatus.FAILED)
 
 
 class _Request(BaseModel):

@@ -1,6 +1,6 @@
-"""The ``/dex`` grammar: the text after the slash command -> a typed ``Command``.
+"""The ``/dex`` grammar: the text after the slash command -> a typed ``Parsed``.
 
-Pure: no Slack, HTTP or database. ``parse`` returns a ``Command`` or raises ``ParseError``
+Pure: no Slack, HTTP or database. ``parse`` returns a ``Parsed`` or raises ``ParseError``
 (a ``ValueError``) whose message is short, tells the user what to type instead, and is safe
 to post in Slack mrkdwn as is. ``Incomplete`` is the ``ParseError`` for a capture that is
 valid but lacks a target, type or reason: the handler can open the request modal pre-filled.
@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.dex.models import CommandStatus, CommandType
 from bot.domain.durations import (
     CLOSERS,
     INVISIBLE,
@@ -30,6 +29,7 @@ from bot.domain.durations import (
     tokenize,
     unescape,
 )
+from bot.domain.model import CommandStatus, CommandType
 
 MAX_TEXT = 2000
 MAX_REASON = 500
@@ -126,7 +126,7 @@ class Devices:
 
 
 @dataclass(frozen=True)
-class Quota:
+class QuotaAsk:
     """``/dex quota``: the account's remaining commands."""
 
 
@@ -139,7 +139,7 @@ class History:
 
 
 @dataclass(frozen=True)
-class CaptureRequest:
+class CaptureAsk:
     """A request to run a remote command, ready for policy checks and approval.
 
     ``target`` is the person or device; ``device`` picks one of a person's devices
@@ -163,7 +163,7 @@ class CaptureRequest:
 
 @dataclass(frozen=True)
 class CaptureDraft:
-    """A ``CaptureRequest`` with the parts the user left out set to None (see ``Incomplete``)."""
+    """A ``CaptureAsk`` with the parts the user left out set to None (see ``Incomplete``)."""
 
     command_type: CommandType | None
     target: Target | None
@@ -190,7 +190,7 @@ class Incomplete(ParseError):
         self.missing = missing
 
 
-Command = OpenModal | Help | Unknown | Status | Devices | Quota | History | CaptureRequest
+Parsed = OpenModal | Help | Unknown | Status | Devices | QuotaAsk | History | CaptureAsk
 
 # -- help ------------------------------------------------------------------------------------
 
@@ -476,7 +476,7 @@ def _check_fits(
         raise ParseError("Give one capture length, e.g. 1h30m.")
 
 
-def _capture(kind: CommandType | None, text: str, tokens: list[Token], limits: Limits) -> Command:
+def _capture(kind: CommandType | None, text: str, tokens: list[Token], limits: Limits) -> Parsed:
     """``pcap``/``diag``/``speedtest @user …``, or ``capture @user TYPE …`` (kind None)."""
     words, options = _split(text, tokens, _CAPTURE_OPTIONS)
     kind, targets, lengths, interfaces = _words(kind, words)
@@ -527,21 +527,21 @@ def _capture(kind: CommandType | None, text: str, tokens: list[Token], limits: L
     absent = (target is None, kind is None, reason is None and limits.require_reason)
     missing = tuple(m for m, gone in zip(_MISSING, absent, strict=True) if gone)
     if not missing:  # the draft is whole: same fields, none of them None any more
-        return CaptureRequest(**vars(draft))
+        return CaptureAsk(**vars(draft))
     if missing == ("reason",):
         raise Incomplete('Add a reason: --reason "why you need this"', draft, missing)
     wanted = " and ".join(_MISSING[m] for m in missing)
     raise Incomplete(f"Add {wanted}, e.g. {_EXAMPLES[kind or CommandType.PCAP]}.", draft, missing)
 
 
-def _status(text: str, tokens: list[Token], limits: Limits) -> Command:
+def _status(text: str, tokens: list[Token], limits: Limits) -> Parsed:
     target = _one_target(_split(text, tokens, frozenset())[0])
     if target is None:
         raise ParseError("Tell me whose status: `/dex status @user` or `/dex status device-name`.")
     return Status(target)
 
 
-def _devices(text: str, tokens: list[Token], limits: Limits) -> Command:
+def _devices(text: str, tokens: list[Token], limits: Limits) -> Parsed:
     words = _split(text, tokens, frozenset())[0]
     if any(w.unbalanced for w in words):
         raise ParseError(_UNBALANCED)
@@ -554,13 +554,13 @@ def _devices(text: str, tokens: list[Token], limits: Limits) -> Command:
     return Devices(target if isinstance(target, UserTarget) else None, search or None)
 
 
-def _quota(text: str, tokens: list[Token], limits: Limits) -> Command:
+def _quota(text: str, tokens: list[Token], limits: Limits) -> Parsed:
     if _split(text, tokens, frozenset())[0]:
         raise ParseError("`/dex quota` takes nothing else: just type `/dex quota`.")
-    return Quota()
+    return QuotaAsk()
 
 
-def _history(text: str, tokens: list[Token], limits: Limits) -> Command:
+def _history(text: str, tokens: list[Token], limits: Limits) -> Parsed:
     words, options = _split(text, tokens, frozenset({"status"}))
     wanted = str(options.get("status", ""))
     status = _STATUSES.get(wanted.lower().replace("-", "_")) if wanted else None
@@ -572,7 +572,7 @@ def _history(text: str, tokens: list[Token], limits: Limits) -> Command:
     return History(_one_target(words), status)
 
 
-def _typed(kind: CommandType | None) -> Callable[[str, list[Token], Limits], Command]:
+def _typed(kind: CommandType | None) -> Callable[[str, list[Token], Limits], Parsed]:
     return lambda text, tokens, limits: _capture(kind, text, tokens, limits)
 
 
@@ -580,11 +580,11 @@ _VERBS = {"status": _status, "devices": _devices, "device": _devices, "quota": _
 _VERBS |= {"history": _history, "capture": _typed(None)} | {w: _typed(k) for w, k in _TYPES.items()}
 
 
-def parse(text: str, limits: Limits = Limits()) -> Command:
+def parse(text: str, limits: Limits = Limits()) -> Parsed:
     """The command in ``text`` (what follows ``/dex``); raises ``ParseError`` for the user.
 
     Empty text opens the request modal; an unknown first word is ``Unknown`` (answer with
-    help). Any input gives a ``Command`` or a ``ParseError``, never another exception.
+    help). Any input gives a ``Parsed`` or a ``ParseError``, never another exception.
     """
     if len(text) > MAX_TEXT:
         raise ParseError("That's too long for a /dex command.")

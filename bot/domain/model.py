@@ -11,6 +11,28 @@ from enum import StrEnum
 from typing import Any
 
 
+class CommandType(StrEnum):
+    """The remote commands Cloudflare can run on a WARP device."""
+
+    PCAP = "pcap"
+    WARP_DIAG = "warp-diag"
+    SPEED_TEST = "speed-test"
+
+
+class CommandStatus(StrEnum):
+    """A command's lifecycle: PENDING_EXEC -> PENDING_UPLOAD -> SUCCESS | FAILED."""
+
+    PENDING_EXEC = "PENDING_EXEC"
+    PENDING_UPLOAD = "PENDING_UPLOAD"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+
+    @property
+    def is_final(self) -> bool:
+        """SUCCESS and FAILED never change again."""
+        return self in (CommandStatus.SUCCESS, CommandStatus.FAILED)
+
+
 class RequestState(StrEnum):
     """Where a capture request stands. Every transition is a guarded UPDATE in the store."""
 

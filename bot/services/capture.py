@@ -51,7 +51,7 @@ class NeedsDeviceChoice(UserFacingError):
         self.devices = devices
 
 
-def cloudflare_args(cmd: g.CaptureRequest) -> dict[str, Any]:
+def cloudflare_args(cmd: g.CaptureAsk) -> dict[str, Any]:
     """The ``args`` object Cloudflare takes for this command type (hyphenated keys)."""
     if cmd.command_type is CommandType.PCAP:
         args: dict[str, Any] = {"time-limit-min": cmd.time_limit_min}
@@ -107,7 +107,7 @@ def _parse_seen(value: str | None) -> datetime | None:
 
 
 async def _pick_devices(
-    ctx: Context, cmd: g.CaptureRequest
+    ctx: Context, cmd: g.CaptureAsk
 ) -> tuple[str | None, str, list[EligibleDevice]]:
     if isinstance(cmd.target, g.DeviceTarget):
         device = await find_device(ctx.dex, cmd.target.ref)
@@ -171,7 +171,7 @@ class CaptureService:
             reset_time=quota.reset_time,
         )
 
-    async def prepare(self, cmd: g.CaptureRequest) -> Prepared:
+    async def prepare(self, cmd: g.CaptureAsk) -> Prepared:
         """Resolve the target and run the pre-flight checks; nothing is stored or sent."""
         now = self.ctx.clock()
         target_user, email, devices = await _pick_devices(self.ctx, cmd)

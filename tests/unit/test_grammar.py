@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from bot.dex.models import CommandStatus, CommandType
 from bot.domain.grammar import (
     HELP_TEXT,
+    CaptureAsk,
     CaptureDraft,
-    CaptureRequest,
     Devices,
     DeviceTarget,
     Help,
@@ -22,7 +22,7 @@ from bot.domain.grammar import (
     Limits,
     OpenModal,
     ParseError,
-    Quota,
+    QuotaAsk,
     Status,
     Unknown,
     UserTarget,
@@ -53,9 +53,9 @@ def incomplete(text: str, limits: Limits = DEFAULTS) -> Incomplete:
     return caught.value
 
 
-def capture(text: str, limits: Limits = DEFAULTS) -> CaptureRequest:
+def capture(text: str, limits: Limits = DEFAULTS) -> CaptureAsk:
     result = parse(text, limits)
-    assert isinstance(result, CaptureRequest), result
+    assert isinstance(result, CaptureAsk), result
     return result
 
 
@@ -193,8 +193,8 @@ def test_devices_refusals() -> None:
 
 
 def test_quota() -> None:
-    assert parse("quota") == Quota()
-    assert parse("Quota") == Quota()
+    assert parse("quota") == QuotaAsk()
+    assert parse("Quota") == QuotaAsk()
     assert error("quota please") == "`/dex quota` takes nothing else: just type `/dex quota`."
     assert error("quota --all") == "--all only applies to pcap, diag and speedtest."
 
@@ -253,9 +253,7 @@ def test_history_refusals(text: str, message: str) -> None:
     ][:4],
 )
 def test_a_packet_capture_in_each_accepted_form(text: str) -> None:
-    assert capture(text) == CaptureRequest(
-        CommandType.PCAP, ANN, time_limit_min=5, reason="VPN drops"
-    )
+    assert capture(text) == CaptureAsk(CommandType.PCAP, ANN, time_limit_min=5, reason="VPN drops")
 
 
 def test_pcap_without_a_length_gets_the_configured_default() -> None:
@@ -271,7 +269,7 @@ def test_pcap_without_a_length_gets_the_configured_default() -> None:
     [f"diag <@U0ANN> {REASON}", f"warp-diag <@U0ANN> {REASON}", f"capture <@U0ANN> diag {REASON}"],
 )
 def test_warp_diag_in_each_accepted_form(text: str) -> None:
-    assert capture(text) == CaptureRequest(CommandType.WARP_DIAG, ANN, reason="VPN drops")
+    assert capture(text) == CaptureAsk(CommandType.WARP_DIAG, ANN, reason="VPN drops")
 
 
 @pytest.mark.parametrize(("flag", "routes"), [("--all-routes", True), ("--no-all-routes", False)])
@@ -329,7 +327,7 @@ def test_all_devices_of_a_person() -> None:
 
 def test_options_may_come_anywhere_after_the_verb() -> None:
     request = capture(f"pcap --size 20MB {REASON} <@U0ANN> --snaplen 200 3m --device ann-mbp")
-    assert request == CaptureRequest(
+    assert request == CaptureAsk(
         CommandType.PCAP,
         ANN,
         device="ann-mbp",
@@ -677,7 +675,7 @@ def test_capture_refusals_say_what_to_type(text: str, message: str) -> None:
 
 
 def test_too_long_text_is_refused_before_anything_else() -> None:
-    assert parse("quota " + " " * 1994) == Quota()
+    assert parse("quota " + " " * 1994) == QuotaAsk()
     assert error("quota " + " " * 1995) == "That's too long for a /dex command."
     assert error("<!channel>" * 600) == "That's too long for a /dex command."
 
@@ -805,7 +803,7 @@ def test_generated_pcap_requests_round_trip(
     head = f"capture <@{user}> pcap" if as_capture else f"pcap <@{user}>"
     request = capture(" ".join([head, *options]))
     minutes = 5 if seconds is None else min(math.ceil(seconds / 60), 10)
-    assert request == CaptureRequest(
+    assert request == CaptureAsk(
         CommandType.PCAP,
         UserTarget(user),
         device=device,
