@@ -1,8 +1,11 @@
-"""``create_app(settings)``: builds the clients, the store, the Bolt ``AsyncApp`` and its
-listeners. Wiring only; no module-level app, engine or client, and no I/O until ``start()``."""
+"""The composition root: the service graph is built once here (``build_services``), the Bolt
+app on top of it (``create_app``) and the worker beside it (``create_worker``). No module-level
+app, engine or client, and no I/O until ``DexBot.start()``; every resource is closed through
+one ``AsyncExitStack`` (``Services.aclose``)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -10,24 +13,33 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.activity import Activity
 from bot.config import Settings
 from bot.dex.client import DexClient
 from bot.domain.grammar import Limits
 from bot.domain.policy import AccessPolicy
 from bot.services.capture import CaptureService
+from bot.services.flows import Flows
+from bot.services.queries import Queries
 from bot.slackapi.directory import Directory
 from bot.store.db import create_engine, migrate, session_factory
 from bot.store.leases import Leases
 from bot.store.outbox import Outbox
-from bot.store.requests import RequestStore
+from bot.store.transitions import RequestStore
 from bot.worker.artifacts import ArtifactRelay
 from bot.worker.deliver import Deliverer, Renderers
+
+if TYPE_CHECKING:
+    from slack_bolt.async_app import AsyncApp
+
+    from bot.worker.runner import Worker
 
 log = logging.getLogger("dexbot")
 
@@ -66,32 +78,37 @@ class Services:
     limits: Limits
     clock: Callable[[], datetime] = utcnow
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    activity: Activity = field(default_factory=Activity)
+    resources: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     captures: CaptureService = field(init=False)
+    queries: Queries = field(init=False)
     deliverer: Deliverer = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.captures = CaptureService(self)
-
-
-@dataclass
-class DexBot:
-    """The assembled bot: the Bolt app plus the services behind it."""
-
-    app: AsyncApp
-    services: Services
-
-    async def start(self) -> None:
-        """Apply pending migrations (unless disabled). Runners call this before serving."""
-        if self.services.settings.dexbot_auto_migrate:
-            await migrate(self.services.engine)
+    flows: Flows = field(init=False)
 
     async def aclose(self) -> None:
-        """Release connections."""
-        relay = self.services.deliverer.upload
-        if isinstance(relay, ArtifactRelay):
-            await relay.aclose()
-        await self.services.dex.aclose()
-        await self.services.engine.dispose()
+        """Close every resource the graph opened, in reverse order."""
+        await self.resources.aclose()
+
+    async def permalink(self, channel: str, ts: str) -> str | None:
+        """A link to a message, or None when Slack won't give one."""
+        try:
+            resp = await self.slack.chat_getPermalink(channel=channel, message_ts=ts)
+        except SlackApiError:
+            return None
+        return str(resp.get("permalink") or "") or None
+
+
+def _renderers() -> Renderers:
+    # The words live with the Slack transport; the worker only gets these functions.
+    from handlers.blocks import capture, notes
+
+    return Renderers(
+        parent=capture.render_parent,
+        card=capture.render_card,
+        thread_status=notes.render_status_fact,
+        note=notes.render_note,
+        requester=notes.render_requester_note,
+    )
 
 
 def build_services(
@@ -101,12 +118,15 @@ def build_services(
     dex: DexClient | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> Services:
-    """The service graph for ``settings``; pass ``slack``/``dex`` to share existing clients."""
+    """The service graph for ``settings``; pass ``slack``/``dex`` to share existing clients.
+
+    Close it with ``await services.aclose()``.
+    """
     slack = slack or build_slack_client(settings)
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
     owner = f"{socket.gethostname()}:{os.getpid()}:{id(engine):x}"
-    return Services(
+    svc = Services(
         settings=settings,
         slack=slack,
         dex=dex or DexClient.from_settings(settings),
@@ -125,36 +145,26 @@ def build_services(
         clock=clock,
         owner=owner,
     )
-
-
-def create_app(
-    settings: Settings,
-    *,
-    socket_mode: bool = False,
-    slack: AsyncWebClient | None = None,
-    dex: DexClient | None = None,
-    clock: Callable[[], datetime] = utcnow,
-) -> DexBot:
-    """Build the Bolt app and register every listener (see ``handlers.register``)."""
-    from handlers import register
-    from handlers.blocks import capture as blocks
-
-    services = build_services(settings, slack=slack, dex=dex, clock=clock)
-    services.deliverer = Deliverer(
-        services,
-        services.slack,
-        Renderers(
-            parent=blocks.render_parent,
-            card=blocks.render_card,
-            thread_status=blocks.render_thread_status,
-            thread_note=blocks.render_thread_note,
-        ),
-    )
+    svc.resources.push_async_callback(engine.dispose)
+    svc.resources.push_async_callback(svc.dex.aclose)
+    svc.captures = CaptureService(svc)
+    svc.queries = Queries(svc)
+    svc.deliverer = Deliverer(svc, slack, _renderers())
     artifact_dir = Path(settings.dex_artifact_dir) if settings.dex_artifact_dir else None
-    services.deliverer.upload = ArtifactRelay(
-        services, services.slack, services.deliverer.find_posted, work_dir=artifact_dir
-    )
-    secret = settings.slack_signing_secret
+    relay = ArtifactRelay(svc, slack, svc.deliverer.find_posted, work_dir=artifact_dir)
+    svc.resources.push_async_callback(relay.aclose)
+    svc.deliverer.upload = relay
+    svc.flows = Flows(svc, svc.captures, svc.deliverer.run_once, svc.permalink)
+    return svc
+
+
+def create_app(services: Services, *, socket_mode: bool = False) -> AsyncApp:
+    """Only the Bolt app, with every listener registered (see ``handlers.register``)."""
+    from slack_bolt.async_app import AsyncApp
+
+    from handlers import register
+
+    secret = services.settings.slack_signing_secret
     app = AsyncApp(
         client=services.slack,
         signing_secret=secret.get_secret_value() if secret else "",
@@ -163,4 +173,41 @@ def create_app(
         logger=logging.getLogger("dexbot.bolt"),
     )
     register(app, services)
-    return DexBot(app=app, services=services)
+    return app
+
+
+def create_worker(services: Services) -> Worker:
+    """The poller-and-outbox loop over the same services, without a Bolt app."""
+    from bot.worker.runner import Worker
+
+    return Worker(services, services.deliverer)
+
+
+@dataclass
+class DexBot:
+    """The assembled bot: the Bolt app plus the services behind it."""
+
+    app: AsyncApp
+    services: Services
+
+    async def start(self) -> None:
+        """Apply pending migrations (unless disabled). Runners call this before serving."""
+        if self.services.settings.dexbot_auto_migrate:
+            await migrate(self.services.engine)
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        await self.services.aclose()
+
+
+def assemble(
+    settings: Settings,
+    *,
+    socket_mode: bool = False,
+    slack: AsyncWebClient | None = None,
+    dex: DexClient | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> DexBot:
+    """Services and the Bolt app on them, for the runners, the shell and the tests."""
+    services = build_services(settings, slack=slack, dex=dex, clock=clock)
+    return DexBot(app=create_app(services, socket_mode=socket_mode), services=services)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from bot.app import DexBot, create_app
+from bot.app import DexBot, assemble, create_worker
 from bot.config import Settings
 from bot.store.db import create_engine, migrate
 
@@ -16,9 +16,7 @@ log = logging.getLogger("dexbot")
 def _background(bot: DexBot, worker: bool) -> list[Callable[[], Coroutine[Any, Any, None]]]:
     if not worker:
         return []
-    from bot.worker.runner import run_forever
-
-    return [lambda: run_forever(bot.services, bot.services.deliverer)]
+    return [create_worker(bot.services).run]
 
 
 async def migrate_only(settings: Settings) -> None:
@@ -35,7 +33,7 @@ async def run_serve(settings: Settings, host: str, port: int, *, worker: bool = 
     """HTTP mode."""
     from bot.web import serve
 
-    bot = create_app(settings)
+    bot = assemble(settings)
     await serve(bot, host, port, background=_background(bot, worker))
 
 
@@ -44,7 +42,7 @@ async def run_socket_mode(settings: Settings, *, worker: bool = True) -> None:
     from bot.socket_mode import run_socket
 
     assert settings.slack_app_token is not None  # checked by Settings.check_for("socket")
-    bot = create_app(settings, socket_mode=True)
+    bot = assemble(settings, socket_mode=True)
     await run_socket(
         bot,
         settings.slack_app_token.get_secret_value(),
@@ -55,14 +53,16 @@ async def run_socket_mode(settings: Settings, *, worker: bool = True) -> None:
 
 
 async def run_worker(settings: Settings) -> None:
-    """Only the poller and the outbox deliverer."""
+    """Only the poller and the outbox deliverer: no Bolt app is built."""
     import asyncio
 
-    from bot.worker.runner import run_forever
+    from bot.app import build_services
 
-    bot = create_app(settings)
-    await bot.start()
+    services = build_services(settings)
     try:
-        await run_forever(bot.services, bot.services.deliverer)
+        if settings.dexbot_auto_migrate:
+            await migrate(services.engine)
+        log.info("worker started")
+        await create_worker(services).run()
     finally:
-        await asyncio.shield(bot.aclose())
+        await asyncio.shield(services.aclose())

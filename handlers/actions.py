@@ -6,16 +6,16 @@ comes from the store, never from the payload."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.app import Services
 from bot.domain import grammar as g
-from bot.services.dispatch import dispatch
+from bot.services.api import BotApi
 from handlers.blocks.common import Rendered
 from handlers.blocks.modal import deny_modal, request_modal
-from handlers.capture import devices_for_draft, limits_note
+from handlers.capture import limits_note
 from handlers.errors import guarded
 from handlers.ids import ActionId
 
@@ -36,54 +36,52 @@ def _ephemeral(client: Any, body: dict[str, Any]) -> Any:
     return reply
 
 
-async def approve_and_send(svc: Services, request_id: str, approver: str) -> None:
-    """Approve, tell the thread and edit the card, then send to Cloudflare once."""
-    await svc.captures.approve(request_id, approver)
-    await svc.deliverer.run_once(request_id=request_id)
-    await dispatch(svc, request_id, actor=approver)
-    await svc.deliverer.run_once(request_id=request_id)
+def _value(body: dict[str, Any]) -> str:
+    actions = body.get("actions") or [{}]
+    return str(actions[0].get("value") or "")
 
 
-def register_actions(app: AsyncApp, svc: Services) -> None:
+def register_actions(app: AsyncApp, api: BotApi, track: Callable[[Any], Any]) -> None:
     """Button and select listeners."""
 
     @app.action(ActionId.APPROVE.value)
+    @track
     async def on_approve(ack: Any, body: dict[str, Any], client: Any) -> None:
         await ack()
         async with guarded(_ephemeral(client, body), log):
-            await approve_and_send(
-                svc, str(body["actions"][0].get("value") or ""), body["user"]["id"]
-            )
+            await api.flows.approve(_value(body), body["user"]["id"])
 
     @app.action(ActionId.DENY.value)
+    @track
     async def on_deny(ack: Any, body: dict[str, Any], client: Any) -> None:
         await ack()
         async with guarded(_ephemeral(client, body), log):
-            request_id = str(body["actions"][0].get("value") or "")
-            req = await svc.captures.check_can_deny(request_id, body["user"]["id"])
+            req = await api.flows.check_can_deny(_value(body), body["user"]["id"])
             await client.views_open(
                 trigger_id=body["trigger_id"], view=deny_modal(req.id, req.short_id)
             )
 
     @app.action(ActionId.MODAL_USER.value)
+    @track
     async def on_modal_user(ack: Any, body: dict[str, Any], client: Any) -> None:
         # Choosing a person in the modal refreshes the device select with their devices.
         await ack()
-        user_id = body["actions"][0].get("selected_user")
+        user_id = (body.get("actions") or [{}])[0].get("selected_user")
         view = body["view"]
         draft = g.CaptureDraft(command_type=None, target=g.UserTarget(user_id)) if user_id else None
-        devices = await devices_for_draft(svc, draft)
+        devices = await api.queries.devices_for_draft(draft)
         await client.views_update(
             view_id=view["id"],
             hash=view.get("hash"),
             view=request_modal(
                 draft,
                 devices=devices,
-                limits_note=limits_note(svc),
+                limits_note=limits_note(api),
                 private_metadata=view.get("private_metadata") or "",
             ),
         )
 
     @app.action(ActionId.MODAL_TYPE.value)
+    @track
     async def on_modal_type(ack: Any) -> None:
         await ack()  # the type's options are all shown; nothing to refresh

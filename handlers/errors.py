@@ -24,9 +24,10 @@ from bot.dex.errors import (
     DexTransportError,
     DexValidationError,
 )
-from bot.domain.errors import UserFacingError
+from bot.domain.errors import Problem
 from bot.domain.grammar import ParseError
 from handlers.blocks.common import Rendered
+from handlers.blocks.problems import describe_problem
 
 Reply = Callable[[Rendered], Awaitable[object]]
 log = logging.getLogger("dexbot.errors")
@@ -40,8 +41,10 @@ def _minutes(seconds: float) -> str:
 
 def describe(exc: BaseException) -> str | None:
     """The plain-words message for a known error, or None for an unexpected one."""
-    if isinstance(exc, ParseError | UserFacingError):
+    if isinstance(exc, ParseError):
         return str(exc)
+    if isinstance(exc, Problem):
+        return describe_problem(exc)
     if isinstance(exc, DexRateLimitedError | DexRateBudgetExceeded):
         return f"Cloudflare is rate-limiting us; try again in {_minutes(exc.retry_after)}."
     if isinstance(exc, DexQuotaExceededError):
@@ -65,7 +68,8 @@ def describe(exc: BaseException) -> str | None:
     return None
 
 
-def _plain(message: str) -> Rendered:
+def plain(message: str) -> Rendered:
+    """Our own words as an ephemeral warning (outside pieces in them are already inert)."""
     # Not escaped as a whole: our messages carry real mentions. Outside text inside them was
     # made inert where it was inserted (bot.domain.errors.inert; the grammar's echo).
     text = f":warning: {message.strip()[:2900]}"
@@ -91,7 +95,7 @@ async def report(exc: BaseException, reply: Reply, logger: logging.Logger = log)
     elif isinstance(exc, DexError | SlackApiError):
         logger.warning("%s: %s", type(exc).__name__, exc)
     try:
-        await reply(_plain(message))
+        await reply(plain(message))
     except Exception:  # the reply channel itself failed; the log is all we have
         logger.exception("could not deliver an error message to the user")
 

@@ -5,19 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.app import Services
-from bot.dex.models import CommandType
 from bot.domain import durations
 from bot.domain import grammar as g
-from bot.domain.errors import UserFacingError
-from bot.services.capture import NeedsDeviceChoice
+from bot.domain.errors import Problem
+from bot.domain.model import CommandType, RequestState
+from bot.services.api import BotApi
 from handlers.blocks.common import Rendered
 from handlers.blocks.modal import modal_errors, read_submission
-from handlers.capture import submit
+from handlers.blocks.problems import describe_problem
+from handlers.capture import submitted_answer
 from handlers.errors import guarded
 from handlers.ids import BlockId, CallbackId
 
@@ -98,51 +99,60 @@ def _dm(client: Any, user_id: str, channel_id: str) -> Any:
     return reply
 
 
-def register_views(app: AsyncApp, svc: Services) -> None:
+def register_views(app: AsyncApp, api: BotApi, track: Callable[[Any], Any]) -> None:
     """Modal submission listeners."""
 
     @app.view(CallbackId.REQUEST.value)
+    @track
     async def on_request(ack: Any, body: dict[str, Any], client: Any) -> None:
         user_id = body["user"]["id"]
         view = body["view"]
         meta = json.loads(view.get("private_metadata") or "{}")
         channel_id = meta.get("channel_id") or user_id
         values = read_submission(view["state"]["values"])
-        cmd, errors = capture_from_form(values, svc.limits)
+        cmd, errors = capture_from_form(values, api.limits)
         if cmd is None:
             await ack(**modal_errors(errors))
             return
         try:
-            await svc.access.check_use(svc.directory, user_id, read_only=False)
+            await api.flows.check_use(user_id, read_only=False)
             prepared = await asyncio.wait_for(
-                svc.captures.prepare(cmd), timeout=PREFLIGHT_BUDGET_SECONDS
+                api.flows.captures.prepare(cmd), timeout=PREFLIGHT_BUDGET_SECONDS
             )
-        except (UserFacingError, NeedsDeviceChoice) as exc:
-            await ack(**modal_errors({BlockId.DEVICE.value: str(exc)[:300]}))
+        except Problem as exc:
+            await ack(**modal_errors({BlockId.DEVICE.value: describe_problem(exc)[:300]}))
             return
         except TimeoutError:
             await ack()
             async with guarded(_dm(client, user_id, channel_id), log):
-                prepared = await svc.captures.prepare(cmd)
-                await _dm(client, user_id, channel_id)(
-                    await submit(svc, prepared, body["team"]["id"], channel_id, user_id, client)
-                )
+                prepared = await api.flows.captures.prepare(cmd)
+                await _submit(api, prepared, body, channel_id, user_id, client)
             return
         await ack()
         async with guarded(_dm(client, user_id, channel_id), log):
-            await _dm(client, user_id, channel_id)(
-                await submit(svc, prepared, body["team"]["id"], channel_id, user_id, client)
-            )
+            await _submit(api, prepared, body, channel_id, user_id, client)
 
     @app.view(CallbackId.DENY_REASON.value)
+    @track
     async def on_deny_reason(ack: Any, body: dict[str, Any], client: Any) -> None:
         await ack()
         view = body["view"]
         request_id = view.get("private_metadata") or ""
         note = read_submission(view["state"]["values"]).get(BlockId.REASON.value) or ""
         decider = body["user"]["id"]
-        req = await svc.requests.get(request_id) if len(request_id) == 32 else None
-        channel = req.card_channel if req and req.card_channel else decider
-        async with guarded(_dm(client, decider, channel), log):
-            await svc.captures.deny(request_id, decider, str(note).strip() or None)
-            await svc.deliverer.run_once(request_id=request_id)
+        async with guarded(_dm(client, decider, decider), log):
+            await api.flows.deny(request_id, decider, str(note).strip() or None)
+
+
+async def _submit(
+    api: BotApi, prepared: Any, body: dict[str, Any], channel_id: str, user_id: str, client: Any
+) -> None:
+    done = await api.flows.submit(
+        prepared,
+        team_id=body["team"]["id"],
+        channel_id=channel_id,
+        requester_id=user_id,
+        tell_here=False,  # an ephemeral may not reach a channel the bot is not in: DM instead
+    )
+    if done.request.state is not RequestState.CANCELLED:
+        await _dm(client, user_id, channel_id)(submitted_answer(done))

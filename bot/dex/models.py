@@ -141,6 +141,7 @@ class CreatedCommand(_Response):
     status: str | None = None
     type: str | None = None
     args: dict[str, Any] | None = None
+    created_date: datetime | None = None  # known when adopted from the list after a crash
 
 
 class Command(_Response):

@@ -1,8 +1,9 @@
-"""Capture use cases: pre-flight a request, record it, approve or deny it, expire it.
+"""Capture use cases: pre-flight a request, record it, approve or deny it, expire or cancel it.
 
-Dispatching to Cloudflare lives in ``bot.services.dispatch``. Slack effects that must happen
-exactly once (thread replies, card edits) are written to the outbox in the same transaction
-as the state change; the deliverer performs them.
+Every change goes through ``RequestStore.apply`` with a lifecycle event; the Slack effects it
+causes (parent, card, thread replies) are outbox rows written in the same transaction.
+Problems are raised as typed errors (``bot.domain.errors``); the words are the handlers'.
+Dispatching to Cloudflare lives in ``bot.services.dispatch``.
 """
 
 from __future__ import annotations
@@ -12,16 +13,37 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.dex.models import CommandType, EligibleDevice
+from bot.dex.models import EligibleDevice
 from bot.domain import grammar as g
-from bot.domain.errors import UserFacingError, inert
-from bot.domain.lookup import find_device, user_devices
-from bot.domain.model import CaptureRequest, RequestState, TargetDevice
+from bot.domain.errors import (
+    AlreadyDecided,
+    AmbiguousDevice,
+    Choice,
+    DeviceIneligible,
+    DeviceNotSeen,
+    NeedsDeviceChoice,
+    NoEmail,
+    NoneEligible,
+    NoSuchDevice,
+    QuotaShort,
+    RequestExpired,
+    TooManyDevices,
+    UnknownRequest,
+    UnsupportedPlatform,
+    already_requested,
+)
+from bot.domain.lifecycle import Event, IllegalTransition
+from bot.domain.model import CaptureRequest, CommandType, RequestState, TargetDevice
 from bot.domain.quota import Forecast, forecast
 from bot.services.context import Context
+from bot.services.lookup import find_device, user_devices
+from bot.store.requests import NewRequest
 
 log = logging.getLogger("dexbot.capture")
 SUPPORTED_PLATFORMS = ("windows", "mac", "macos", "darwin", "linux")
+#: A request still without its card this long after it was made cannot be approved by anyone:
+#: an identical new request replaces it instead of being refused.
+SUPERSEDE_CARDLESS_AFTER = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -38,31 +60,18 @@ class Prepared:
     forecast: Forecast
 
 
-class NeedsDeviceChoice(UserFacingError):
-    """Several eligible devices and none named: the handler opens the modal to choose."""
-
-    def __init__(self, draft: g.CaptureDraft, devices: list[EligibleDevice]) -> None:
-        names = ", ".join(inert(d.device_name or d.device_id, 40) for d in devices if d.eligible)
-        super().__init__(
-            f"That person has several eligible devices ({names}). Add `--device NAME` to pick "
-            "one, or `--all` for all of them."
-        )
-        self.draft = draft
-        self.devices = devices
-
-
-def cloudflare_args(cmd: g.CaptureAsk) -> dict[str, Any]:
+def cloudflare_args(ask: g.CaptureAsk) -> dict[str, Any]:
     """The ``args`` object Cloudflare takes for this command type (hyphenated keys)."""
-    if cmd.command_type is CommandType.PCAP:
-        args: dict[str, Any] = {"time-limit-min": cmd.time_limit_min}
-        if cmd.max_file_size_mb is not None:
-            args["max-file-size-mb"] = cmd.max_file_size_mb
-        if cmd.packet_size_bytes is not None:
-            args["packet-size-bytes"] = cmd.packet_size_bytes
+    if ask.command_type is CommandType.PCAP:
+        args: dict[str, Any] = {"time-limit-min": ask.time_limit_min}
+        if ask.max_file_size_mb is not None:
+            args["max-file-size-mb"] = ask.max_file_size_mb
+        if ask.packet_size_bytes is not None:
+            args["packet-size-bytes"] = ask.packet_size_bytes
         return {k: v for k, v in args.items() if v is not None}
-    if cmd.command_type is CommandType.WARP_DIAG:
-        return {} if cmd.test_all_routes is None else {"test-all-routes": cmd.test_all_routes}
-    return {} if not cmd.interfaces else {"interfaces": list(cmd.interfaces)}
+    if ask.command_type is CommandType.WARP_DIAG:
+        return {} if ask.test_all_routes is None else {"test-all-routes": ask.test_all_routes}
+    return {} if not ask.interfaces else {"interfaces": list(ask.interfaces)}
 
 
 def _target_device(d: EligibleDevice) -> TargetDevice:
@@ -75,26 +84,23 @@ def _target_device(d: EligibleDevice) -> TargetDevice:
     )
 
 
+def _name(d: EligibleDevice) -> str:
+    return d.device_name or d.device_id
+
+
 def _check_device(d: EligibleDevice, ctx: Context, now: datetime) -> None:
-    name = inert(d.device_name or d.device_id, 60)
     if not d.eligible:
-        reason = inert(d.ineligible_reason, 200) or "Cloudflare says it is not eligible"
-        raise UserFacingError(f"{name} can't run remote commands: {reason}.")
+        raise DeviceIneligible(device=_name(d), reason=d.ineligible_reason)
     if (d.platform or "").lower() not in SUPPORTED_PLATFORMS:
-        raise UserFacingError(
-            f"{name} runs {inert(d.platform, 20) or 'an unknown platform'}; remote captures "
-            "work on Windows, macOS and Linux only."
-        )
-    seen = _parse_seen(d.timestamp)
+        raise UnsupportedPlatform(device=_name(d), platform=d.platform)
+    seen = parse_seen(d.timestamp)
     recent = timedelta(minutes=ctx.settings.dex_device_recent_minutes)
     if seen is not None and now - seen > recent:
-        raise UserFacingError(
-            f"{name} was last seen {int((now - seen).total_seconds() // 60)} min ago; it must "
-            "be connected to run a command. Ask its owner to open WARP and connect."
-        )
+        raise DeviceNotSeen(device=_name(d), minutes=int((now - seen).total_seconds() // 60))
 
 
-def _parse_seen(value: str | None) -> datetime | None:
+def parse_seen(value: str | None) -> datetime | None:
+    """Cloudflare's device timestamp ("2026-11-30 10:01:02+00" and ISO forms), or None."""
     if not value:
         return None
     text = value.strip().replace(" ", "T", 1)
@@ -106,55 +112,43 @@ def _parse_seen(value: str | None) -> datetime | None:
         return None
 
 
+def _choices(devices: list[EligibleDevice]) -> list[Choice]:
+    return [Choice(d.device_id, _name(d), d.eligible) for d in devices]
+
+
 async def _pick_devices(
-    ctx: Context, cmd: g.CaptureAsk
+    ctx: Context, ask: g.CaptureAsk
 ) -> tuple[str | None, str, list[EligibleDevice]]:
-    if isinstance(cmd.target, g.DeviceTarget):
-        device = await find_device(ctx.dex, cmd.target.ref)
+    if isinstance(ask.target, g.DeviceTarget):
+        device = await find_device(ctx.dex, ask.target.ref)
         return None, device.person_email or "", [device]
-    found = await user_devices(ctx.dex, ctx.directory, cmd.target.user_id)
-    if cmd.device:
-        wanted = cmd.device.casefold()
+    found = await user_devices(ctx.dex, ctx.directory, ask.target.user_id)
+    user_id = found.user.user_id
+    if ask.device:
+        wanted = ask.device.casefold()
         chosen = [
-            d
-            for d in found.devices
-            if wanted in (d.device_id.casefold(), (d.device_name or "").casefold())
+            d for d in found.devices if wanted in (d.device_id.casefold(), _name(d).casefold())
         ]
         if len({d.device_id for d in chosen}) > 1:
-            raise UserFacingError(
-                f"“{inert(cmd.device, 60)}” matches several of <@{found.user.user_id}>'s "
-                "devices; use the device id (see `/dex devices`)."
-            )
+            raise AmbiguousDevice(ref=ask.device, names=[], user_id=user_id)
         if not chosen:
-            names = ", ".join(inert(d.device_name or d.device_id, 40) for d in found.devices)
-            raise UserFacingError(
-                f"<@{found.user.user_id}> has no device called “{inert(cmd.device, 60)}”. "
-                f"Their devices: {names}."
+            raise NoSuchDevice(
+                ref=ask.device, user_id=user_id, names=[_name(d) for d in found.devices]
             )
-        return found.user.user_id, found.email, chosen
+        return user_id, found.email, chosen
     eligible = found.eligible
-    if cmd.all_devices:
-        if not eligible:
-            raise UserFacingError(_none_eligible(found.user.user_id, found.ineligible))
-        return found.user.user_id, found.email, eligible
-    if len(eligible) == 1:
-        return found.user.user_id, found.email, eligible
     if not eligible:
-        raise UserFacingError(_none_eligible(found.user.user_id, found.ineligible))
-    draft = g.CaptureDraft(**{**cmd.__dict__})
-    raise NeedsDeviceChoice(draft, found.devices)
-
-
-def _none_eligible(user_id: str, ineligible: list[EligibleDevice]) -> str:
-    reasons = "; ".join(
-        f"{inert(d.device_name or d.device_id, 40)}: {inert(d.ineligible_reason, 120) or 'no'}"
-        for d in ineligible
-    )
-    return f"None of <@{user_id}>'s devices can run remote commands ({reasons})."
+        raise NoneEligible(
+            user_id=user_id, reasons=[(_name(d), d.ineligible_reason) for d in found.ineligible]
+        )
+    if ask.all_devices or len(eligible) == 1:
+        return user_id, found.email, eligible
+    draft = g.CaptureDraft(**{**ask.__dict__})
+    raise NeedsDeviceChoice(draft, _choices(found.devices), found.devices)
 
 
 class CaptureService:
-    """Request, approve, deny and expire captures."""
+    """Request, approve, deny, expire and cancel captures."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -171,55 +165,43 @@ class CaptureService:
             reset_time=quota.reset_time,
         )
 
-    async def prepare(self, cmd: g.CaptureAsk) -> Prepared:
+    async def prepare(self, ask: g.CaptureAsk) -> Prepared:
         """Resolve the target and run the pre-flight checks; nothing is stored or sent."""
         now = self.ctx.clock()
-        target_user, email, devices = await _pick_devices(self.ctx, cmd)
+        target_user, email, devices = await _pick_devices(self.ctx, ask)
         limit = self.ctx.limits.max_devices
         if len(devices) > limit:
-            raise UserFacingError(
-                f"That's {len(devices)} devices; Cloudflare takes at most {limit} per request."
-            )
+            raise TooManyDevices(count=len(devices), limit=limit)
         for d in devices:
             _check_device(d, self.ctx, now)
         if not email:
-            raise UserFacingError("Cloudflare has no email for that device's user.")
+            raise NoEmail(user_id=None)
         existing = await self.ctx.requests.find_active_for_device(
-            [d.device_id for d in devices], cmd.command_type.value
+            [d.device_id for d in devices], ask.command_type.value
         )
-        if existing is not None:
-            raise UserFacingError(
-                f"There is already a {cmd.command_type.value} request for that device "
-                f"(request {existing.short_id}, {existing.state.value.replace('_', ' ')}). "
-                + (
-                    f"Follow its thread in <#{existing.parent_channel}>."
-                    if existing.parent_channel
-                    else "Follow its thread instead."
-                )
-            )
+        if existing is not None and existing.card_ts is not None:
+            # Told early, before the quota call; the database decides for good at create().
+            raise already_requested(existing)
         fc = await self.forecast(len(devices))
         if not fc.fits:
-            raise UserFacingError(
-                f"Not enough Cloudflare command quota: {fc.remaining} left until "
-                f"{fc.reset_time:%H:%M} UTC and this needs {fc.units}."
-            )
+            raise QuotaShort(forecast=fc, at="request")
         return Prepared(
-            command_type=cmd.command_type,
-            args=cloudflare_args(cmd),
+            command_type=ask.command_type,
+            args=cloudflare_args(ask),
             target_user_id=target_user,
             target_email=email,
             devices=tuple(_target_device(d) for d in devices),
-            reason=cmd.reason,
-            notes=cmd.notes,
+            reason=ask.reason,
+            notes=ask.notes,
             forecast=fc,
         )
 
     async def create(
         self, prepared: Prepared, *, team_id: str, channel_id: str, requester_id: str
     ) -> CaptureRequest:
-        """Store the request (awaiting approval) with its expiry."""
-        from bot.store.requests import NewRequest
+        """Store the request (awaiting approval) with its parent and card to post.
 
+        Raises ``AlreadyRequested`` when an identical request is active."""
         now = self.ctx.clock()
         ttl = timedelta(seconds=self.ctx.settings.dex_approval_ttl_seconds)
         return await self.ctx.requests.create(
@@ -236,10 +218,11 @@ class CaptureService:
                 expires_at=now + ttl,
             ),
             now=now,
+            supersede_after=SUPERSEDE_CARDLESS_AFTER,
         )
 
     async def approve(self, request_id: str, approver: str) -> CaptureRequest:
-        """Approve with a fresh quota read; raises ``UserFacingError`` explaining a refusal."""
+        """Approve with a fresh quota read, reserving it in the same transaction."""
         req = await self._pending(request_id)
         break_glass = await self.ctx.access.check_approve(
             self.ctx.directory, approver, req.requester_id
@@ -247,34 +230,19 @@ class CaptureService:
         if break_glass:
             log.warning("break-glass: %s approves their own request %s", approver, req.short_id)
         fc = await self.forecast(req.units)
-        used_plus = fc.quota - fc.used
-        now = self.ctx.clock()
-        out = await self.ctx.requests.decide(
-            request_id,
-            approve=True,
-            decider=approver,
-            now=now,
-            break_glass=break_glass,
-            quota_remaining=used_plus,
-            outbox=[
-                (f"{request_id}:card:decided", "card", {}),
-                (f"{request_id}:parent:decided", "parent", {}),
-                (
-                    f"{request_id}:thread:approved",
-                    "note",
-                    {"text": f"Approved by <@{approver}>. Sending to Cloudflare…"},
-                ),
-            ],
-        )
-        if out.detail == "quota":
-            raise UserFacingError(
-                f"Can't approve: Cloudflare's command quota would go below zero "
-                f"({fc.remaining} left until {fc.reset_time:%H:%M} UTC, {fc.held} already "
-                f"reserved, this needs {req.units})."
+        try:
+            out = await self.ctx.requests.apply(
+                request_id,
+                Event.APPROVED,
+                actor=approver,
+                now=self.ctx.clock(),
+                facts={"approver": approver, "break_glass": break_glass},
+                quota_remaining=fc.quota - fc.used,
             )
-        if not out.won:
-            raise UserFacingError(_lost(out.current, now))
-        assert out.request is not None
+        except QuotaShort:
+            raise QuotaShort(forecast=fc, at="approval") from None
+        except IllegalTransition:
+            raise await self._already(request_id) from None
         return out.request
 
     async def check_can_deny(self, request_id: str, decider: str) -> CaptureRequest:
@@ -282,91 +250,80 @@ class CaptureService:
         req = await self._pending(request_id)
         if decider != req.requester_id:
             await self.ctx.access.check_approve(self.ctx.directory, decider, "")
-        if not req.state.is_open:
-            raise UserFacingError(_lost(req, self.ctx.clock()))
         return req
 
     async def deny(self, request_id: str, decider: str, note: str | None) -> CaptureRequest:
         """Deny (an approver) or withdraw (the requester)."""
         await self.check_can_deny(request_id, decider)
-        now = self.ctx.clock()
-        text = f"Denied by <@{decider}>" + (f": {inert(note, 300)}" if note else ".")
-        out = await self.ctx.requests.decide(
-            request_id,
-            approve=False,
-            decider=decider,
-            now=now,
-            note=note,
-            outbox=[
-                (f"{request_id}:card:decided", "card", {}),
-                (f"{request_id}:parent:decided", "parent", {}),
-                (f"{request_id}:thread:denied", "note", {"text": text}),
-            ],
-        )
-        if not out.won:
-            raise UserFacingError(_lost(out.current, now))
-        assert out.request is not None
+        try:
+            out = await self.ctx.requests.apply(
+                request_id,
+                Event.DENIED,
+                actor=decider,
+                now=self.ctx.clock(),
+                facts={"decider": decider, "note": note},
+            )
+        except IllegalTransition:
+            raise await self._already(request_id) from None
         return out.request
+
+    async def cancel(self, request_id: str, *, why: str, error: str | None = None) -> bool:
+        """Cancel a request nobody can approve (its parent or card could not be posted);
+        the requester is told. False when it was no longer waiting."""
+        try:
+            await self.ctx.requests.apply(
+                request_id,
+                Event.CANCELLED,
+                actor="dexbot",
+                now=self.ctx.clock(),
+                facts={"why": why, "error": error},
+                values={"error": why},
+            )
+        except IllegalTransition:
+            return False
+        return True
 
     async def expire_due(self) -> list[CaptureRequest]:
         """Expire every pending request past its deadline; tell each thread."""
         now = self.ctx.clock()
         expired: list[CaptureRequest] = []
         for req in await self.ctx.requests.in_state([RequestState.PENDING_APPROVAL]):
-            if req.expires_at > now:
-                continue
-            expired.extend(await self._expire(req, now))
+            if req.expires_at <= now and await self._expire(req, now):
+                expired.append(req)
         return expired
 
-    async def _expire(self, req: CaptureRequest, now: datetime) -> list[CaptureRequest]:
-        out = await self.ctx.requests.transition(
-            req.id,
-            [RequestState.PENDING_APPROVAL],
-            RequestState.EXPIRED,
-            actor="dexbot",
-            action="expired",
-            now=now,
-            release_quota=True,
-            outbox=[
-                (f"{req.id}:card:expired", "card", {}),
-                (f"{req.id}:parent:expired", "parent", {}),
-                (
-                    f"{req.id}:thread:expired",
-                    "note",
-                    {
-                        "text": f"<@{req.requester_id}> nobody approved this within "
-                        f"{self.ctx.settings.dex_approval_ttl_seconds // 60} min, so it expired. "
-                        "Ask again with /dex if it is still needed."
-                    },
-                ),
-            ],
-        )
-        return [out.request] if out.request else []
+    async def _expire(self, req: CaptureRequest, now: datetime) -> bool:
+        ttl = self.ctx.settings.dex_approval_ttl_seconds // 60
+        try:
+            await self.ctx.requests.apply(
+                req.id,
+                Event.EXPIRED,
+                actor="dexbot",
+                now=now,
+                facts={"requester": req.requester_id, "ttl_minutes": ttl},
+            )
+        except IllegalTransition:
+            return False
+        return True
 
     async def _pending(self, request_id: str) -> CaptureRequest:
         req = await self.ctx.requests.get(request_id) if _plausible_id(request_id) else None
         if req is None:
-            raise UserFacingError("I don't know that request; it may have been deleted.")
+            raise UnknownRequest()
         now = self.ctx.clock()
         if req.state is RequestState.PENDING_APPROVAL and req.expires_at <= now:
             await self._expire(req, now)
-            raise UserFacingError(
-                f"This request expired at {req.expires_at:%H:%M} UTC; ask again with /dex."
-            )
+            raise RequestExpired(expires_at=req.expires_at)
+        if req.state is not RequestState.PENDING_APPROVAL:
+            raise AlreadyDecided(state=req.state, by=req.decided_by)
         return req
+
+    async def _already(self, request_id: str) -> AlreadyDecided | UnknownRequest:
+        current = await self.ctx.requests.get(request_id)
+        if current is None:
+            return UnknownRequest()
+        return AlreadyDecided(state=current.state, by=current.decided_by)
 
 
 def _plausible_id(value: str) -> bool:
     return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
-
-
-def _lost(current: CaptureRequest | None, now: datetime) -> str:
-    if current is None:
-        return "I don't know that request."
-    who = f" by <@{current.decided_by}>" if current.decided_by else ""
-    words = {
-        RequestState.EXPIRED: "This request has expired; ask again with /dex.",
-        RequestState.DENIED: f"This request was already denied{who}.",
-        RequestState.CANCELLED: "This request was cancelled.",
-    }
-    return words.get(current.state, f"This request was already approved{who}.")

@@ -13,7 +13,7 @@ from bot.domain.policy import AccessPolicy
 from bot.slackapi.directory import Directory
 from bot.store.leases import Leases
 from bot.store.outbox import Outbox
-from bot.store.requests import RequestStore
+from bot.store.transitions import RequestStore
 
 
 class Context(Protocol):

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.dex.errors import (
     DexAmbiguousWriteError,
@@ -24,6 +26,7 @@ from bot.dex.errors import (
 )
 from bot.dex.models import ARGS_FOR_TYPE, CommandSpec, CommandType, CreatedCommand
 from bot.domain.errors import inert
+from bot.domain.lifecycle import Event, IllegalTransition
 from bot.domain.model import CaptureRequest, CommandRecord, RequestState
 from bot.services.context import Context
 
@@ -55,141 +58,143 @@ def specs_for(req: CaptureRequest) -> list[CommandSpec]:
     ]
 
 
-def _records(
-    req: CaptureRequest, created: list[CreatedCommand], now: datetime
-) -> list[CommandRecord]:
+def _records(req: CaptureRequest, created: list[CreatedCommand]) -> list[CommandRecord]:
+    # Stored as PENDING_EXEC whatever status a recovered command already has: the poller then
+    # sees it move on and posts its status, its artifact and the completion like any other.
     return [
         CommandRecord(
             command_id=c.id,
             request_id=req.id,
             device_id=c.device_id or req.devices[i].device_id,
-            status=c.status or "PENDING_EXEC",
-            created_date=now,
+            status="PENDING_EXEC",
+            created_date=c.created_date,
         )
         for i, c in enumerate(created)
     ]
 
 
-async def _sent(
-    ctx: Context, req: CaptureRequest, created: list[CreatedCommand], actor: str
-) -> None:
-    now = ctx.clock()
+@dataclass(frozen=True)
+class Claim:
+    """The dispatch attempt this caller owns: its number fences every later step."""
+
+    request: CaptureRequest
+    attempt: int
+    actor: str
+
+
+async def _step(ctx: Context, claim: Claim, event: Event, **kw: Any) -> bool:
+    """Apply a fenced step of this attempt; False when another attempt owns the request."""
+    try:
+        await ctx.requests.apply(
+            claim.request.id, event, actor=claim.actor, now=ctx.clock(), fence=claim.attempt, **kw
+        )
+    except IllegalTransition:
+        log.warning(
+            "request %s: attempt %d lost its claim before %s",
+            claim.request.short_id,
+            claim.attempt,
+            event.value,
+        )
+        return False
+    return True
+
+
+async def _sent(ctx: Context, claim: Claim, created: list[CreatedCommand]) -> None:
+    req = claim.request
     names = {d.device_id: d.name for d in req.devices}
-    lines = [
-        f"Sent to {inert(names.get(c.device_id or '', c.device_id), 60)}, command {inert(c.id)}"
+    sent = [
+        {"device": names.get(c.device_id or "", c.device_id or ""), "command_id": c.id}
         for c in created
     ]
-    await ctx.requests.record_dispatch(
-        req.id,
-        _records(req, created, now),
-        now=now,
-        actor=actor,
-        user_email=req.target_email,
-        command_type=req.command_type,
-        outbox=[
-            (f"{req.id}:thread:sent", "note", {"text": "\n".join(lines)}),
-            (f"{req.id}:parent:sent", "parent", {}),
-            (f"{req.id}:card:sent", "card", {}),
-        ],
+    got = {c.device_id for c in created}
+    missing = [d.name for d in req.devices if d.device_id not in got]
+    await _step(
+        ctx,
+        claim,
+        Event.DISPATCHED,
+        commands=_records(req, created),
+        facts={"sent": sent, "missing": missing},
     )
 
 
-async def _fail(ctx: Context, req: CaptureRequest, actor: str, message: str) -> None:
-    await ctx.requests.transition(
-        req.id,
-        [RequestState.DISPATCHING, RequestState.APPROVED],
-        RequestState.DISPATCH_FAILED,
-        actor=actor,
-        action="dispatch_failed",
-        now=ctx.clock(),
-        release_quota=True,
-        values={"error": message},
-        outbox=[
-            (f"{req.id}:thread:failed", "note", {"text": f"Not sent: {message}"}),
-            (f"{req.id}:parent:failed", "parent", {}),
-            (f"{req.id}:card:failed", "card", {}),
-        ],
-        error=message,
-    )
+async def _fail(ctx: Context, claim: Claim, reason: str, **detail: Any) -> None:
+    facts = {"reason": reason, **detail}
+    await _step(ctx, claim, Event.DISPATCH_FAILED, facts=facts, values={"error": reason})
 
 
-async def _back_to_approved(
-    ctx: Context, req: CaptureRequest, actor: str, why: str, *, counts: bool = True
-) -> None:
+async def _back_to_approved(ctx: Context, claim: Claim, why: str, *, counts: bool = True) -> None:
     """Nothing was sent: try again later. Rate limits do not use up the attempts (a
     5-minute block must not fail an approved request); errors do."""
-    attempts = await ctx.requests.dispatch_attempts(req.id)
-    if counts and attempts >= MAX_ATTEMPTS:
-        await _fail(ctx, req, actor, f"Cloudflare kept failing ({why}); ask again later.")
+    if counts and claim.attempt >= MAX_ATTEMPTS:
+        await _fail(ctx, claim, "cloudflare_kept_failing", why=why)
         return
-    await ctx.requests.transition(
-        req.id,
-        [RequestState.DISPATCHING],
-        RequestState.APPROVED,
-        actor=actor,
-        action="dispatch_retry",
-        now=ctx.clock(),
-        values={} if counts else {"dispatch_attempts": max(0, attempts - 1)},
-        why=why,
-    )
+    # A rate limit hands the attempt back: the next claim gets the same number again.
+    values = {} if counts else {"dispatch_attempts": max(0, claim.attempt - 1)}
+    await _step(ctx, claim, Event.DISPATCH_RETRY, values=values, facts={"why": why})
 
 
 RATE_LIMITS = (DexRateLimitedError, DexRateBudgetExceeded)
 NOTHING_SENT = (DexTransportError, DexServerError, *RATE_LIMITS)
 
 
+async def claim(ctx: Context, request_id: str, *, actor: str) -> Claim | None:
+    """APPROVED -> DISPATCHING, committed before any POST; None if another caller has it."""
+    try:
+        out = await ctx.requests.apply(
+            request_id, Event.DISPATCH_STARTED, actor=actor, now=ctx.clock()
+        )
+    except IllegalTransition:
+        return None
+    attempt = await ctx.requests.dispatch_attempts(request_id)
+    return Claim(out.request, attempt, actor)
+
+
 async def dispatch(ctx: Context, request_id: str, *, actor: str) -> CaptureRequest | None:
     """Send an APPROVED request; returns it afterwards, or None if another caller has it."""
-    claim = await ctx.requests.begin_dispatch(request_id, now=ctx.clock(), actor=actor)
-    if not claim.won:
+    owned = await claim(ctx, request_id, actor=actor)
+    if owned is None:
         return None
-    req = claim.request
-    assert req is not None
+    await _send(ctx, owned)
+    return await ctx.requests.get(request_id)
+
+
+async def _send(ctx: Context, owned: Claim) -> None:
+    req = owned.request
     try:
         async with asyncio.timeout(DISPATCH_BUDGET_SECONDS / 3):
             quota = await ctx.dex.get_quota()
     except (*NOTHING_SENT, TimeoutError) as e:
-        await _back_to_approved(
-            ctx, req, actor, type(e).__name__, counts=not isinstance(e, RATE_LIMITS)
-        )
-        return await ctx.requests.get(request_id)
+        await _back_to_approved(ctx, owned, type(e).__name__, counts=not isinstance(e, RATE_LIMITS))
+        return
     if quota.remaining < req.units:
-        await _fail(
-            ctx,
-            req,
-            actor,
-            f"Cloudflare's command quota is used up until {quota.reset_time:%H:%M} UTC.",
-        )
-        return await ctx.requests.get(request_id)
+        await _fail(ctx, owned, "quota_used_up", reset_time=quota.reset_time.isoformat())
+        return
     try:
         specs = specs_for(req)
     except ValueError as e:  # stored args no longer valid (e.g. limits changed): never send
-        await _fail(ctx, req, actor, f"the request is not valid any more ({inert(str(e))})")
-        return await ctx.requests.get(request_id)
+        await _fail(ctx, owned, "no_longer_valid", detail=inert(str(e)))
+        return
     try:
         async with asyncio.timeout(DISPATCH_BUDGET_SECONDS):
             created = await ctx.dex.create_commands(specs)
     except (DexAmbiguousWriteError, TimeoutError):
         # Leave it DISPATCHING: recover() reconciles after the grace period, never re-POSTs blind.
         log.warning("request %s: create outcome unknown; will reconcile", req.short_id)
-        return await ctx.requests.get(request_id)
+        return
     except DexQuotaExceededError:
-        await _fail(ctx, req, actor, "Cloudflare's command quota is used up.")
-        return await ctx.requests.get(request_id)
+        await _fail(ctx, owned, "quota_used_up")
+        return
     except NOTHING_SENT as e:
-        await _back_to_approved(
-            ctx, req, actor, type(e).__name__, counts=not isinstance(e, RATE_LIMITS)
-        )
-        return await ctx.requests.get(request_id)
+        await _back_to_approved(ctx, owned, type(e).__name__, counts=not isinstance(e, RATE_LIMITS))
+        return
     except DexApiError as e:
         detail = "; ".join(inert(m.message, 200) for m in e.errors) or f"HTTP {e.status}"
-        await _fail(ctx, req, actor, f"Cloudflare refused the command: {detail}")
-        return await ctx.requests.get(request_id)
+        await _fail(ctx, owned, "cloudflare_refused", detail=detail)
+        return
     except DexError as e:  # refused before sending (validation): retrying cannot help
-        await _fail(ctx, req, actor, f"the command could not be sent ({inert(str(e))})")
-        return await ctx.requests.get(request_id)
-    await _sent(ctx, req, created, actor)
-    return await ctx.requests.get(request_id)
+        await _fail(ctx, owned, "not_sendable", detail=inert(str(e)))
+        return
+    await _sent(ctx, owned, created)
 
 
 class _Unclear(Exception):
@@ -212,7 +217,13 @@ async def _reconcile(ctx: Context, req: CaptureRequest, since: datetime) -> list
         if len(fresh) > 1:
             raise _Unclear(f"{len(fresh)} untracked commands on {d.name}")
         found += [
-            CreatedCommand(id=c.id, device_id=c.device_id, status=c.status, type=c.type)
+            CreatedCommand(
+                id=c.id,
+                device_id=c.device_id,
+                status=c.status,
+                type=c.type,
+                created_date=c.created_date,
+            )
             for c in fresh
         ]
     return found
@@ -240,15 +251,18 @@ async def recover(ctx: Context, *, actor: str) -> int:
 
 async def _recover_one(ctx: Context, req: CaptureRequest, actor: str) -> int:
     started = await ctx.requests.dispatch_started_at(req.id) or req.created_at
+    # The stalled attempt's number: taking over under it fences that attempt out for good.
+    owned = Claim(req, await ctx.requests.dispatch_attempts(req.id), actor)
     try:
         found = await _reconcile(ctx, req, started - RECONCILE_SKEW)
     except _Unclear as e:
-        await _fail(ctx, req, actor, f"I can't tell which command is ours ({e}); check history")
+        await _fail(ctx, owned, "unclear", detail=str(e))
         return 1
     if len(found) == len(req.devices):
-        await _sent(ctx, req, found, actor)
+        await _sent(ctx, owned, found)
     elif not found:
-        await _back_to_approved(ctx, req, actor, "no answer from Cloudflare")
+        await _back_to_approved(ctx, owned, "no answer from Cloudflare")
     else:
-        await _fail(ctx, req, actor, "only some devices received the command; check history")
+        # Some devices got it: record what started (quota was spent on those) and say so.
+        await _sent(ctx, owned, found)
     return 1

@@ -3,8 +3,8 @@
 - the DEX simulator with its seeded fleet and a fast clock (or the real Cloudflare API when
   ``CLOUDFLARE_API_TOKEN`` and ``CLOUDFLARE_ACCOUNT_ID`` are set);
 - the fake Slack Web API (``FakeSlack``), saving uploads into the artifacts folder;
-- the bot itself, ``create_app(settings)`` served by ``build_web_app`` exactly as ``dexbot serve``
-  serves it, with migrations applied to a local SQLite file;
+- the bot itself, served exactly as ``dexbot serve`` serves it (``bot.sim.world.LocalBot``,
+  the same local world the tests use), with migrations applied to a local SQLite file;
 - the worker loop, polling every second.
 """
 
@@ -17,17 +17,13 @@ import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from aiohttp import web
-
-from bot.app import DexBot, create_app, utcnow
+from bot.app import DexBot, utcnow
 from bot.config import Settings
 from bot.sim.dex import DexSimulator, SimConfig
-from bot.sim.people import APPROVALS_CHANNEL, MANAGERS_GROUP_ID, SUPPORT_GROUP_ID, TEAM_ID
-from bot.sim.slack import FAKE_BOT_TOKEN, FAKE_SIGNING_SECRET, FakeSlack
-from bot.web import build_web_app
-from bot.worker.runner import Worker
+from bot.sim.people import TEAM_ID
+from bot.sim.slack import FakeSlack
+from bot.sim.world import Cloudflare, LocalBot
 
 DEFAULT_DB = Path("dexbot-shell.db")
 DEFAULT_ARTIFACTS = Path("dexbot-artifacts")
@@ -94,7 +90,7 @@ class Runtime:
     dexbot: DexBot = field(init=False)
     settings: Settings = field(init=False)
     bot_url: str = field(init=False, default="")
-    _runner: web.AppRunner | None = field(init=False, default=None)
+    bot: LocalBot | None = field(init=False, default=None)
     _stop: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     _worker: asyncio.Task[None] | None = field(init=False, default=None)
 
@@ -142,41 +138,33 @@ class Runtime:
         fresh_database(self.options.db)
         self.options.artifacts.mkdir(parents=True, exist_ok=True)
         self.slack = await FakeSlack(files_dir=self.options.artifacts).start("127.0.0.1", 0)
-        values: dict[str, Any] = {
-            "slack_bot_token": FAKE_BOT_TOKEN,
-            "slack_signing_secret": FAKE_SIGNING_SECRET,
-            "slack_api_url": self.slack.api_url,
-            "database_url": f"sqlite+aiosqlite:///{self.options.db}",
-            "dexbot_auto_migrate": True,
-            "dex_requesters": [SUPPORT_GROUP_ID],
-            "dex_approvers": [MANAGERS_GROUP_ID],
-            "dex_approval_channel": APPROVALS_CHANNEL,
-            "dex_poll_interval_seconds": self.options.poll_seconds,
-        }
+        cloudflare = None
         if token and account:
-            values.update(cloudflare_api_token=token, cloudflare_account_id=account)
+            real = Settings(
+                _env_file=None, cloudflare_api_token=token, cloudflare_account_id=account
+            )
+            cloudflare = Cloudflare(real.cloudflare_api_url, token, account)
         else:
             config = SimConfig(exec_seconds=EXEC_SECONDS, upload_seconds=UPLOAD_SECONDS)
             self.sim = DexSimulator(seed=1, speed=self.options.speed, config=config)
-            values.update(
-                cloudflare_api_url=await self.sim.start("127.0.0.1", 0),
-                cloudflare_api_token=self.sim.token,
-                cloudflare_account_id=self.sim.account_id,
-            )
-        self.settings = Settings(_env_file=None, **values)
+            url = await self.sim.start("127.0.0.1", 0)
+            cloudflare = Cloudflare(url, self.sim.token, self.sim.account_id)
         # The bot reads the simulator's clock: it compares Cloudflare's times with its own (the
         # poller lists commands in a window around when it sent them), and a faster clock on
         # one side only would soon put every new command outside that window.
         clock = self.sim.clock.now if self.sim is not None else utcnow
-        self.dexbot = create_app(self.settings, clock=clock)
-        await self.dexbot.start()  # migrations
-        self._runner = web.AppRunner(build_web_app(self.dexbot), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.bot_url = f"http://{host}:{port}/slack/events"
-        worker = Worker(self.dexbot.services, self.dexbot.services.deliverer)
+        self.bot = await LocalBot.start(
+            slack=self.slack,
+            cloudflare=cloudflare,
+            database_url=f"sqlite+aiosqlite:///{self.options.db}",
+            clock=clock,
+            dexbot_auto_migrate=True,
+            dex_poll_interval_seconds=self.options.poll_seconds,
+        )
+        self.dexbot = self.bot.dexbot
+        self.settings = self.bot.settings
+        self.bot_url = self.bot.events_url
+        worker = self.bot.worker()
         self._worker = asyncio.create_task(worker.run(self._stop), name="dexbot-shell-worker")
 
     async def stop(self) -> None:
@@ -186,11 +174,9 @@ class Runtime:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(self._worker, timeout=10)
             self._worker = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        if hasattr(self, "dexbot"):
-            await self.dexbot.aclose()
+        if self.bot is not None:
+            await self.bot.stop()
+            self.bot = None
             del self.dexbot
         if self.sim is not None:
             await self.sim.stop()

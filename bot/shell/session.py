@@ -13,14 +13,12 @@ was not prefixed with ``!``, when a ``!`` line got no error, when a ``wait`` tim
 
 from __future__ import annotations
 
-import asyncio
 import fnmatch
 import json
 import re
 import shlex
 import time
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -64,16 +62,6 @@ class Step:
 
 class Problem(Exception):
     """The step cannot go on; the message says why."""
-
-
-def bolt_tasks() -> set[asyncio.Task[Any]]:
-    """Unfinished tasks running Bolt code: the listeners it runs after acknowledging."""
-    found = set()
-    for task in asyncio.all_tasks():
-        code = getattr(task.get_coro(), "cr_code", None)
-        if not task.done() and code is not None and "slack_bolt" in code.co_filename:
-            found.add(task)
-    return found
 
 
 class Session:
@@ -234,24 +222,22 @@ class Session:
     # -- talking to the bot ----------------------------------------------------------------
     async def post(self, body: bytes) -> httpx.Response:
         """POST a signed body to the bot's Slack endpoint and wait for its listeners."""
-        before = bolt_tasks()
         resp = await self._http.post(
             self.runtime.bot_url, content=body, headers=signed_headers(FAKE_SIGNING_SECRET, body)
         )
         if resp.status_code != 200:
             raise Problem(f"the bot answered HTTP {resp.status_code}: {resp.text[:200]}")
-        await self.settle(before)
+        await self.settle()
         return resp
 
-    async def settle(self, before: set[asyncio.Task[Any]]) -> None:
-        """Wait until the Bolt listeners started since ``before`` have finished."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.answer_timeout
-        while pending := bolt_tasks() - before:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise Problem(f"the bot did not finish answering within {self.answer_timeout:g} s")
-            await asyncio.wait(pending, timeout=remaining)
+    async def settle(self) -> None:
+        """Wait until the bot's listeners have finished (they count themselves in flight)."""
+        try:
+            await self.runtime.dexbot.services.activity.idle(self.answer_timeout)
+        except TimeoutError:
+            raise Problem(
+                f"the bot did not finish answering within {self.answer_timeout:g} s"
+            ) from None
 
     async def slash(self, text: str, ask: Ask) -> None:
         """``/dex …`` as the current person in the current channel."""

@@ -1,20 +1,15 @@
-"""Dispatched commands as the poller sees them: in-flight rows, guarded status changes (each
-written with its outbox rows in one transaction), stale flags and request completion."""
+"""Dispatched commands as the poller sees them: the in-flight rows. Their status changes are
+lifecycle events, written through ``RequestStore.apply`` like every other change."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.domain.model import RequestState
-from bot.store.outbox import enqueue_all
-from bot.store.requests import audit
-from bot.store.tables import CaptureRequestRow, DexCommandRow
+from bot.store.tables import DexCommandRow
 
 FINAL = ("SUCCESS", "FAILED")
 
@@ -34,7 +29,7 @@ class InFlight:
 
 
 class CommandStore:
-    """Reads and guarded writes on ``dex_commands``."""
+    """Reads on ``dex_commands``."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
@@ -60,97 +55,3 @@ class CommandStore:
                 )
                 for r in rows.all()
             ]
-
-    async def apply_status(
-        self,
-        cmd: InFlight,
-        new_status: str,
-        *,
-        now: datetime,
-        completed_date: datetime | None,
-        filename: str | None,
-        outbox: Sequence[tuple[str, str, dict[str, Any]]],
-    ) -> bool:
-        """Record ``cmd.status -> new_status`` once (guarded), with its outbox rows.
-
-        When every command of the request is final, the request becomes COMPLETED in the same
-        transaction. Returns False when someone else recorded this change first.
-        """
-        async with self.sessions() as s, s.begin():
-            res = await s.execute(
-                update(DexCommandRow)
-                .where(
-                    DexCommandRow.command_id == cmd.command_id,
-                    DexCommandRow.status == cmd.status,
-                )
-                .values(
-                    status=new_status,
-                    status_changed_at=now,
-                    completed_date=completed_date,
-                    filename=filename,
-                    stale_flagged=False,  # a new status gets its own stuck-check
-                )
-                .execution_options(synchronize_session=False)
-            )
-            if res.rowcount != 1:  # type: ignore[attr-defined]
-                return False
-            audit(
-                s,
-                at=now,
-                actor="dexbot",
-                action="command_status",
-                request_id=cmd.request_id,
-                command_id=cmd.command_id,
-                before=None,
-                after=None,
-                status_from=cmd.status,
-                status_to=new_status,
-            )
-            enqueue_all(s, cmd.request_id, outbox, now)
-            open_left = await s.scalar(
-                select(func.count()).where(
-                    DexCommandRow.request_id == cmd.request_id,
-                    DexCommandRow.status.not_in(FINAL),
-                )
-            )
-            if not open_left:
-                done = await s.execute(
-                    update(CaptureRequestRow)
-                    .where(
-                        CaptureRequestRow.id == cmd.request_id,
-                        CaptureRequestRow.state == RequestState.DISPATCHED.value,
-                    )
-                    .values(state=RequestState.COMPLETED.value, updated_at=now)
-                    .execution_options(synchronize_session=False)
-                )
-                if done.rowcount == 1:  # type: ignore[attr-defined]
-                    audit(
-                        s,
-                        at=now,
-                        actor="dexbot",
-                        action="completed",
-                        request_id=cmd.request_id,
-                        before=RequestState.DISPATCHED.value,
-                        after=RequestState.COMPLETED.value,
-                    )
-            return True
-
-    async def flag_stale(
-        self, cmd: InFlight, *, now: datetime, outbox: Sequence[tuple[str, str, dict[str, Any]]]
-    ) -> bool:
-        """Mark a command stuck in its status (once), with the thread note about it."""
-        async with self.sessions() as s, s.begin():
-            res = await s.execute(
-                update(DexCommandRow)
-                .where(
-                    DexCommandRow.command_id == cmd.command_id,
-                    DexCommandRow.status == cmd.status,
-                    DexCommandRow.stale_flagged.is_(False),
-                )
-                .values(stale_flagged=True)
-                .execution_options(synchronize_session=False)
-            )
-            if res.rowcount != 1:  # type: ignore[attr-defined]
-                return False
-            enqueue_all(s, cmd.request_id, outbox, now)
-            return True

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.domain.lifecycle import Effect, EffectKind
 from bot.store.tables import OutboxRow
 
 PENDING, SENDING, DONE, FAILED = "pending", "sending", "done", "failed"
@@ -28,47 +29,39 @@ class OutboxItem:
     (it was cut off mid-flight, or it failed in a way that does not prove Slack did nothing)."""
 
     key: str
-    request_id: str
-    kind: str
-    payload: dict[str, Any]
+    effect: Effect
     attempts: int
     interrupted: bool
     result: dict[str, Any] | None
 
+    @property
+    def request_id(self) -> str:
+        """The request whose effect this is."""
+        return self.effect.request_id
 
-def enqueue(
-    s: AsyncSession,
-    *,
-    key: str,
-    request_id: str,
-    kind: str,
-    payload: dict[str, Any],
-    now: datetime,
-) -> None:
-    """Add an effect in the caller's transaction. A duplicate key aborts that transaction."""
-    s.add(
-        OutboxRow(
-            key=key,
-            request_id=request_id,
-            kind=kind,
-            payload=payload,
-            state=PENDING,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-            updated_at=now,
+    @property
+    def kind(self) -> EffectKind:
+        """Which performer runs it."""
+        return self.effect.kind
+
+
+def enqueue_effects(s: AsyncSession, effects: Sequence[Effect], now: datetime) -> None:
+    """Add every effect of one change, in the caller's transaction. A key already present
+    aborts that transaction: the same effect can never be enqueued twice."""
+    for e in effects:
+        s.add(
+            OutboxRow(
+                key=e.key,
+                request_id=e.request_id,
+                kind=e.kind.value,
+                payload=e.payload(),
+                state=PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+            )
         )
-    )
-
-
-#: A side effect to enqueue: (key, kind, payload).
-Effect = tuple[str, str, dict[str, Any]]
-
-
-def enqueue_all(s: AsyncSession, request_id: str, effects: Sequence[Effect], now: datetime) -> None:
-    """Add every effect of one change, in the caller's transaction."""
-    for key, kind, payload in effects:
-        enqueue(s, key=key, request_id=request_id, kind=kind, payload=payload, now=now)
 
 
 class Outbox:
@@ -78,20 +71,20 @@ class Outbox:
         self.sessions = sessions
         self.owner = owner
 
-    async def due(self, now: datetime, limit: int = 50) -> list[str]:
+    async def due(
+        self, now: datetime, limit: int = 50, *, request_id: str | None = None
+    ) -> list[str]:
         """Keys that are ready: pending and due, or sending with an expired lease."""
         async with self.sessions() as s:
-            rows = await s.scalars(
-                select(OutboxRow.key)
-                .where(
-                    or_(
-                        (OutboxRow.state == PENDING) & (OutboxRow.next_attempt_at <= now),
-                        (OutboxRow.state == SENDING) & (OutboxRow.lease_until < now),
-                    )
+            q = select(OutboxRow.key).where(
+                or_(
+                    (OutboxRow.state == PENDING) & (OutboxRow.next_attempt_at <= now),
+                    (OutboxRow.state == SENDING) & (OutboxRow.lease_until < now),
                 )
-                .order_by(OutboxRow.created_at, OutboxRow.key)
-                .limit(limit)
             )
+            if request_id is not None:
+                q = q.where(OutboxRow.request_id == request_id)
+            rows = await s.scalars(q.order_by(OutboxRow.created_at, OutboxRow.key).limit(limit))
             return list(rows.all())
 
     async def claim(self, key: str, now: datetime, lease: timedelta) -> OutboxItem | None:
@@ -123,9 +116,7 @@ class Outbox:
                 return None
             return OutboxItem(
                 key=row.key,
-                request_id=row.request_id,
-                kind=row.kind,
-                payload=dict(row.payload),
+                effect=Effect.from_row(row.kind, row.request_id, row.payload),
                 attempts=row.attempts + 1,
                 interrupted=was_sending or row.attempts > 0,
                 result=dict(row.result) if row.result else None,
@@ -164,11 +155,17 @@ class Outbox:
         now: datetime,
         error: str,
         *,
-        then: Sequence[tuple[str, str, str, dict[str, Any]]] = (),
+        then: Sequence[Effect] = (),
     ) -> bool:
-        """Stop trying. ``then`` holds follow-up effects ``(key, request_id, kind, payload)``,
-        such as telling the thread, enqueued in the same transaction (so exactly once too)."""
+        """Stop trying. ``then`` holds follow-up effects, such as telling the thread,
+        enqueued in the same transaction (so exactly once too)."""
         return await self._settle(key, FAILED, now=now, error=error, then=then)
+
+    async def defer(self, key: str, now: datetime, at: datetime) -> bool:
+        """Give the row back untried (it waits on another effect): no attempt is used up."""
+        return await self._settle(
+            key, PENDING, now=now, next_at=at, attempts=OutboxRow.attempts - 1
+        )
 
     async def get(self, key: str) -> OutboxRow | None:
         """The row, for inspection."""
@@ -185,7 +182,8 @@ class Outbox:
         next_at: datetime | None = None,
         error: str | None = None,
         keep_lease: bool = False,
-        then: Sequence[tuple[str, str, str, dict[str, Any]]] = (),
+        then: Sequence[Effect] = (),
+        attempts: Any = None,
     ) -> bool:
         values: dict[str, Any] = {"state": state}
         if now is not None:
@@ -196,6 +194,8 @@ class Outbox:
             values["next_attempt_at"] = next_at
         if error is not None:
             values["error"] = error[:2000]
+        if attempts is not None:
+            values["attempts"] = attempts
         if not keep_lease:
             values.update(lease_owner=None, lease_until=None)
         async with self.sessions() as s, s.begin():
@@ -207,13 +207,5 @@ class Outbox:
             )
             if res.rowcount != 1:  # type: ignore[attr-defined]
                 return False  # the lease was lost: whoever holds the row now settles it
-            for then_key, request_id, kind, payload in then:
-                enqueue(
-                    s,
-                    key=then_key,
-                    request_id=request_id,
-                    kind=kind,
-                    payload=payload,
-                    now=now or datetime.now(UTC),
-                )
+            enqueue_effects(s, then, now or datetime.now(UTC))
             return True

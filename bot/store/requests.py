@@ -1,16 +1,15 @@
-"""Capture requests: creation, guarded state transitions, approval with quota reservation,
-dispatch bookkeeping. Every transition is ``UPDATE … WHERE state IN (<expected>)`` checked by
-its row count, so two clicks, two replicas or a resent payload can never both win."""
+"""Capture requests as stored: the reads, the audit helper and the row-to-domain mapping.
+
+Every write goes through ``bot.store.transitions`` (one guarded path for every state change)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.model import (
@@ -19,13 +18,13 @@ from bot.domain.model import (
     RequestState,
     TargetDevice,
 )
-from bot.store.outbox import enqueue_all
 from bot.store.tables import (
     AuditRow,
     CaptureRequestRow,
     DecisionRow,
     DexCommandRow,
     QuotaReservationRow,
+    RequestDeviceRow,
 )
 
 #: Requests in these states block an identical new request for the same device.
@@ -53,20 +52,6 @@ class NewRequest:
     expires_at: datetime
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """The result of a guarded transition: ``request`` is None when the guard did not match."""
-
-    request: CaptureRequest | None
-    current: CaptureRequest | None = None  # the state that won, for explaining a lost race
-    detail: str | None = None
-
-    @property
-    def won(self) -> bool:
-        """True when this caller's transition happened."""
-        return self.request is not None
-
-
 def audit(
     session: AsyncSession,
     *,
@@ -92,8 +77,8 @@ def audit(
     )
 
 
-class RequestStore:
-    """Repository of capture requests over an async session factory."""
+class RequestReads:
+    """Reading capture requests (writes are in ``bot.store.transitions``)."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
@@ -103,31 +88,20 @@ class RequestStore:
     async def get(self, request_id: str) -> CaptureRequest | None:
         """The request with its decision and commands, or None."""
         async with self.sessions() as s:
-            return await _load(s, request_id)
+            return await load(s, request_id)
 
     async def find_active_for_device(
         self, device_ids: Iterable[str], command_type: str
     ) -> CaptureRequest | None:
         """An open or running request of this type on any of these devices, if one exists."""
-        wanted = set(device_ids)
         async with self.sessions() as s:
-            rows = (
-                await s.scalars(
-                    select(CaptureRequestRow).where(
-                        CaptureRequestRow.command_type == command_type,
-                        CaptureRequestRow.state.in_([st.value for st in ACTIVE_STATES]),
-                    )
-                )
-            ).all()
-            for row in rows:
-                if wanted & {d["device_id"] for d in row.devices}:
-                    return await _load(s, row.id)
-        return None
+            rid = await active_conflict(s, device_ids, command_type)
+            return await load(s, rid) if rid else None
 
     async def held_units(self) -> int:
         """Quota units reserved by approved requests not yet sent."""
         async with self.sessions() as s:
-            return await _held(s)
+            return await count_held(s)
 
     async def count_awaiting_approval(self) -> int:
         """Requests waiting for a manager."""
@@ -154,7 +128,7 @@ class RequestStore:
             if before is not None:
                 q = q.where(getattr(CaptureRequestRow, field) < before)
             ids = (await s.scalars(q.order_by(CaptureRequestRow.created_at))).all()
-            out = [await _load(s, i) for i in ids]
+            out = [await load(s, i) for i in ids]
             return [r for r in out if r is not None]
 
     async def tracked_command_ids(self, command_ids: Sequence[str]) -> set[str]:
@@ -194,302 +168,23 @@ class RequestStore:
             )
             return list(rows.all())
 
-    # -- writing -----------------------------------------------------------------
 
-    async def create(self, new: NewRequest, *, now: datetime) -> CaptureRequest:
-        """Store a new request awaiting approval and audit it."""
-        request_id = uuid.uuid4().hex
-        async with self.sessions() as s, s.begin():
-            s.add(
-                CaptureRequestRow(
-                    id=request_id,
-                    team_id=new.team_id,
-                    channel_id=new.channel_id,
-                    requester_id=new.requester_id,
-                    target_user_id=new.target_user_id,
-                    target_email=new.target_email,
-                    command_type=new.command_type,
-                    args=new.args,
-                    devices=[d.to_json() for d in new.devices],
-                    reason=new.reason,
-                    state=RequestState.PENDING_APPROVAL.value,
-                    created_at=now,
-                    updated_at=now,
-                    expires_at=new.expires_at,
-                    dispatch_attempts=0,
-                )
-            )
-            audit(
-                s,
-                at=now,
-                actor=new.requester_id,
-                action="requested",
-                request_id=request_id,
-                after=RequestState.PENDING_APPROVAL.value,
-                command_type=new.command_type,
-                devices=[d.device_id for d in new.devices],
-                args=new.args,
-            )
-        created = await self.get(request_id)
-        assert created is not None
-        return created
-
-    async def set_messages(self, request_id: str, **refs: str | None) -> None:
-        """Remember where the parent message and approval card live (parent_ts, card_ts, …)."""
-        allowed = {"parent_channel", "parent_ts", "card_channel", "card_ts"}
-        values = {k: v for k, v in refs.items() if k in allowed}
-        async with self.sessions() as s, s.begin():
-            await s.execute(
-                update(CaptureRequestRow).where(CaptureRequestRow.id == request_id).values(**values)
-            )
-
-    async def transition(
-        self,
-        request_id: str,
-        expected: Sequence[RequestState],
-        new: RequestState,
-        *,
-        actor: str,
-        action: str,
-        now: datetime,
-        outbox: Sequence[tuple[str, str, dict[str, Any]]] = (),
-        release_quota: bool = False,
-        values: dict[str, Any] | None = None,
-        **detail: Any,
-    ) -> Outcome:
-        """Move from one of ``expected`` to ``new`` with audit and outbox, or not at all."""
-        async with self.sessions() as s, s.begin():
-            before = await s.scalar(
-                select(CaptureRequestRow.state).where(CaptureRequestRow.id == request_id)
-            )
-            if not await _guarded(s, request_id, expected, new, now, values or {}):
-                current = await _load(s, request_id)
-                return Outcome(None, current)
-            if release_quota:
-                await _set_reservation(s, request_id, "released", now)
-            audit(
-                s,
-                at=now,
-                actor=actor,
-                action=action,
-                request_id=request_id,
-                before=before,
-                after=new.value,
-                **detail,
-            )
-            enqueue_all(s, request_id, outbox, now)
-        return Outcome(await self.get(request_id))
-
-    async def decide(
-        self,
-        request_id: str,
-        *,
-        approve: bool,
-        decider: str,
-        now: datetime,
-        note: str | None = None,
-        break_glass: bool = False,
-        quota_remaining: int | None = None,
-        outbox: Sequence[tuple[str, str, dict[str, Any]]] = (),
-    ) -> Outcome:
-        """Approve (reserving quota in the same transaction) or deny a pending request.
-
-        With ``approve`` and ``quota_remaining`` given, the approval is refused (``detail`` =
-        "quota") when the remaining quota minus what is already held cannot cover this request.
-        """
-        new = RequestState.APPROVED if approve else RequestState.DENIED
-        try:
-            return await self._decide(
-                request_id,
-                new,
-                decider=decider,
-                now=now,
-                note=note,
-                break_glass=break_glass,
-                quota_remaining=quota_remaining,
-                outbox=outbox,
-            )
-        except _QuotaShort:
-            return Outcome(None, await self.get(request_id), detail="quota")
-
-    async def _decide(
-        self,
-        request_id: str,
-        new: RequestState,
-        *,
-        decider: str,
-        now: datetime,
-        note: str | None,
-        break_glass: bool,
-        quota_remaining: int | None,
-        outbox: Sequence[tuple[str, str, dict[str, Any]]],
-    ) -> Outcome:
-        approve = new is RequestState.APPROVED
-        async with self.sessions() as s, s.begin():
-            if approve and s.get_bind().dialect.name == "postgresql":
-                # Serialise approvals across replicas so two cannot both take the last unit.
-                await s.execute(text("SELECT pg_advisory_xact_lock(727274)"))
-            # The guarded UPDATE comes first: on SQLite it takes the write lock before we read.
-            if not await _guarded(
-                s,
-                request_id,
-                [RequestState.PENDING_APPROVAL],
-                new,
-                now,
-                {},
-                extra=[CaptureRequestRow.expires_at > now],
-            ):
-                return Outcome(None, await _load(s, request_id))
-            row = await s.get(CaptureRequestRow, request_id)
-            assert row is not None
-            units = len(row.devices)
-            if approve and quota_remaining is not None:
-                held = await _held(s)
-                if quota_remaining - held - units < 0:
-                    raise _QuotaShort  # rolls the approval back
-            s.add(
-                DecisionRow(
-                    request_id=request_id,
-                    decision="approved" if approve else "denied",
-                    decider_id=decider,
-                    note=note,
-                    break_glass=break_glass,
-                    decided_at=now,
-                )
-            )
-            if approve:
-                s.add(
-                    QuotaReservationRow(
-                        request_id=request_id,
-                        units=units,
-                        state="held",
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-            audit(
-                s,
-                at=now,
-                actor=decider,
-                action="approved" if approve else "denied",
-                request_id=request_id,
-                before=RequestState.PENDING_APPROVAL.value,
-                after=new.value,
-                note=note,
-                break_glass=break_glass,
-            )
-            enqueue_all(s, request_id, outbox, now)
-        return Outcome(await self.get(request_id))
-
-    async def begin_dispatch(self, request_id: str, *, now: datetime, actor: str) -> Outcome:
-        """APPROVED -> DISPATCHING: record the intent before the POST. Only one caller wins."""
-        async with self.sessions() as s, s.begin():
-            won = await _guarded(
-                s,
-                request_id,
-                [RequestState.APPROVED],
-                RequestState.DISPATCHING,
-                now,
-                {
-                    "dispatch_started_at": now,
-                    "dispatch_attempts": CaptureRequestRow.dispatch_attempts + 1,
-                },
-            )
-            if not won:
-                return Outcome(None, await _load(s, request_id))
-            audit(
-                s,
-                at=now,
-                actor=actor,
-                action="dispatch_started",
-                request_id=request_id,
-                before=RequestState.APPROVED.value,
-                after=RequestState.DISPATCHING.value,
-            )
-        return Outcome(await self.get(request_id))
-
-    async def record_dispatch(
-        self,
-        request_id: str,
-        commands: Sequence[CommandRecord],
-        *,
-        now: datetime,
-        actor: str,
-        user_email: str,
-        command_type: str,
-        outbox: Sequence[tuple[str, str, dict[str, Any]]] = (),
-    ) -> Outcome:
-        """DISPATCHING -> DISPATCHED with the command ids Cloudflare returned; quota consumed."""
-        async with self.sessions() as s, s.begin():
-            if not await _guarded(
-                s, request_id, [RequestState.DISPATCHING], RequestState.DISPATCHED, now, {}
-            ):
-                return Outcome(None, await _load(s, request_id))
-            row = await s.get(CaptureRequestRow, request_id)
-            assert row is not None
-            regs = {d["device_id"]: d.get("registration_id") for d in row.devices}
-            for c in commands:
-                s.add(
-                    DexCommandRow(
-                        command_id=c.command_id,
-                        request_id=request_id,
-                        device_id=c.device_id,
-                        registration_id=regs.get(c.device_id),
-                        user_email=user_email,
-                        command_type=command_type,
-                        status=c.status,
-                        created_date=c.created_date,
-                        completed_date=None,
-                        filename=None,
-                        status_changed_at=now,
-                        stale_flagged=False,
-                    )
-                )
-            await _set_reservation(s, request_id, "consumed", now)
-            audit(
-                s,
-                at=now,
-                actor=actor,
-                action="dispatched",
-                request_id=request_id,
-                before=RequestState.DISPATCHING.value,
-                after=RequestState.DISPATCHED.value,
-                command_ids=[c.command_id for c in commands],
-            )
-            enqueue_all(s, request_id, outbox, now)
-        return Outcome(await self.get(request_id))
-
-
-# -- helpers -------------------------------------------------------------------
-
-
-class _QuotaShort(Exception):
-    """Raised inside the approval transaction to roll it back when quota cannot cover it."""
-
-
-async def _guarded(
-    s: AsyncSession,
-    request_id: str,
-    expected: Sequence[RequestState],
-    new: RequestState,
-    now: datetime,
-    values: dict[str, Any],
-    extra: Sequence[Any] = (),
-) -> bool:
-    result = await s.execute(
-        update(CaptureRequestRow)
+async def active_conflict(
+    s: AsyncSession, device_ids: Iterable[str], command_type: str
+) -> str | None:
+    """The id of an active request of this type on any of these devices, if there is one."""
+    return await s.scalar(
+        select(RequestDeviceRow.request_id)
         .where(
-            CaptureRequestRow.id == request_id,
-            CaptureRequestRow.state.in_([e.value for e in expected]),
-            *extra,
+            RequestDeviceRow.device_id.in_(list(device_ids)),
+            RequestDeviceRow.command_type == command_type,
+            RequestDeviceRow.active.is_(True),
         )
-        .values(state=new.value, updated_at=now, **values)
-        .execution_options(synchronize_session=False)
+        .limit(1)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-async def _held(s: AsyncSession) -> int:
+async def count_held(s: AsyncSession) -> int:
     value = await s.scalar(
         select(func.coalesce(func.sum(QuotaReservationRow.units), 0)).where(
             QuotaReservationRow.state == "held"
@@ -498,15 +193,7 @@ async def _held(s: AsyncSession) -> int:
     return int(value or 0)
 
 
-async def _set_reservation(s: AsyncSession, request_id: str, state: str, now: datetime) -> None:
-    await s.execute(
-        update(QuotaReservationRow)
-        .where(QuotaReservationRow.request_id == request_id, QuotaReservationRow.state == "held")
-        .values(state=state, updated_at=now)
-    )
-
-
-async def _load(s: AsyncSession, request_id: str) -> CaptureRequest | None:
+async def load(s: AsyncSession, request_id: str) -> CaptureRequest | None:
     row = await s.get(CaptureRequestRow, request_id, populate_existing=True)
     if row is None:
         return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, MetaData, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -71,6 +71,30 @@ class CaptureRequestRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     dispatch_attempts: Mapped[int] = mapped_column(Integer, default=0)
     dispatch_started_at: Mapped[datetime | None]
+
+
+class RequestDeviceRow(Base):
+    """One target device of a request. ``active`` while the request is not final: a unique
+    partial index then makes two identical active requests impossible, on both engines."""
+
+    __tablename__ = "request_devices"
+    __table_args__ = (
+        Index(
+            "uq_request_devices_active",
+            "device_id",
+            "command_type",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+    )
+
+    request_id: Mapped[str] = mapped_column(
+        ForeignKey("capture_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    command_type: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(default=True)
 
 
 class DecisionRow(Base):
@@ -150,7 +174,7 @@ class OutboxRow(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     request_id: Mapped[str] = mapped_column(String(32), index=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(24))
     payload: Mapped[dict[str, Any]]
     state: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)

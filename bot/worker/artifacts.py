@@ -137,13 +137,13 @@ class ArtifactRelay:
                 return {**prior, "recovered": True}
             if await self.find_posted(req.parent_channel, req.parent_ts, item.key):
                 return {"recovered": True}
-        command_id = item.payload["command_id"]
+        command_id = item.effect.facts["command_id"]
         limit = self.ctx.settings.dex_artifact_max_bytes
         tmp = Path(tempfile.mkdtemp(prefix="dexbot-", dir=self.work_dir))
         try:
             try:
                 art = await self.ctx.dex.download_artifact(
-                    command_id, item.payload.get("filename"), tmp, max_bytes=limit
+                    command_id, item.effect.facts.get("filename"), tmp, max_bytes=limit
                 )
             except ArtifactTooLarge:
                 await self._note(
@@ -163,7 +163,7 @@ class ArtifactRelay:
     ) -> dict[str, Any]:
         assert req.parent_channel and req.parent_ts
         comment = f"{inert(art.filename)}: {art.size:,} bytes, sha256 {art.sha256}"
-        if item.payload.get("command_type") == "pcap":
+        if item.effect.facts.get("command_type") == "pcap":
             summary = pcap_summary(art.path)
             if summary:
                 comment += f"\n{summary}"

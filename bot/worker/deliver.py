@@ -1,16 +1,20 @@
-"""Performs outbox rows: thread replies, edits of the parent message and approval card, and
-(through ``bot.worker.artifacts``) uploads. Exactly once:
+"""Performs outbox rows: one performer per effect kind (``PERFORMERS``). Exactly once:
 
 - a row is claimed with a lease before anything is sent, and the lease is renewed while the
   effect runs (an upload can take minutes), so a live deliverer never loses its row while a
   dead one's rows come back after one short lease;
-- thread replies carry the row's key in Slack message metadata; a row that may have reached
-  Slack before (found ``sending`` with an expired lease because its deliverer died mid-flight,
-  or failed earlier with a timeout) is checked against the thread (``conversations.replies``)
-  before it is posted again;
-- edits (``chat.update``) render the request's current state, so repeating one is harmless;
-- when an upload is given up, the note saying so is an outbox row of its own, enqueued with
-  the failure, so it too is posted exactly once.
+- every post carries the row's key in Slack message metadata; a row that may have reached
+  Slack before (found ``sending`` with an expired lease, or failed earlier with a timeout) is
+  looked up by that key (``conversations.history`` / ``conversations.replies``) before it is
+  posted again;
+- edits (``chat.update``) render the request's current state and always send blocks, so
+  repeating one is harmless; a post re-renders right after recording where it landed, so a
+  state change while it was in flight is never lost;
+- a thread reply whose thread is not posted yet waits for it (``defer``) without using up
+  an attempt;
+- giving up is an outbox row or a lifecycle step of its own (the parent or card that cannot
+  be posted cancels the request; the upload that cannot be done gets a note), so those
+  happen exactly once too.
 """
 
 from __future__ import annotations
@@ -18,47 +22,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.dex.errors import DexError
-from bot.domain.errors import inert
-from bot.domain.model import CaptureRequest
+from bot.domain.lifecycle import Effect, EffectKind, Event, Note
+from bot.domain.model import CaptureRequest, RequestState
 from bot.domain.quota import Forecast
+from bot.services.capture import CaptureService
 from bot.services.context import Context
-from bot.store.outbox import OutboxItem
-from bot.worker.artifacts import METADATA_EVENT, UploadFailed
+from bot.store.outbox import DONE, FAILED, OutboxItem
+from bot.worker.artifacts import METADATA_EVENT
+from bot.worker.retry import RetryPolicy, slack_error
 
 log = logging.getLogger("dexbot.deliver")
 
 #: The longest a row's lease may be; it is four poll intervals within [MIN_LEASE, LEASE].
 LEASE = timedelta(seconds=120)
 MIN_LEASE = timedelta(seconds=2)
-MAX_ATTEMPTS = 6
+#: How soon a row waiting for its thread looks again.
+DEFER = timedelta(seconds=1)
 
 
 def lease_for(poll_interval_seconds: float) -> timedelta:
     """How long a claimed row stays ours without renewal: long enough to ride out a stalled
     event loop, short enough that a replacement takes over soon after a crash."""
     return max(MIN_LEASE, min(LEASE, timedelta(seconds=4 * poll_interval_seconds)))
-
-
-def plain_words(exc: BaseException) -> str:
-    """What went wrong, for people reading the thread."""
-    if isinstance(exc, UploadFailed):
-        return f"Slack did not accept the file ({exc})"
-    if isinstance(exc, SlackApiError):
-        return f"Slack refused it: {exc.response.get('error') or 'unknown error'}"
-    if isinstance(exc, DexError):
-        return "the download from Cloudflare kept failing"
-    if isinstance(exc, TimeoutError | OSError):
-        return "the connection kept failing"
-    return f"an unexpected error ({type(exc).__name__})"
 
 
 class RenderedLike(Protocol):
@@ -72,62 +65,84 @@ class RenderedLike(Protocol):
 
 @dataclass(frozen=True)
 class Renderers:
-    """Pure renderers injected by the wiring (they live with the Slack transport)."""
+    """Pure renderers injected by the composition root (they live in ``handlers.blocks``)."""
 
-    parent: Callable[..., RenderedLike]
-    card: Callable[..., RenderedLike]
-    thread_status: Callable[..., RenderedLike]
-    thread_note: Callable[[str], RenderedLike]
+    parent: Callable[..., RenderedLike]  # (req, *, now, approval_channel)
+    card: Callable[..., RenderedLike]  # (req, forecast, *, now)
+    thread_status: Callable[[Mapping[str, Any]], RenderedLike]
+    note: Callable[[Note, Mapping[str, Any], CaptureRequest], RenderedLike]
+    requester: Callable[[Note, Mapping[str, Any], CaptureRequest], RenderedLike]
+
+
+class Deferred(Exception):
+    """The effect waits on another one (its thread is not posted yet)."""
 
 
 Upload = Callable[[OutboxItem, CaptureRequest], Awaitable[dict[str, Any]]]
+Performer = Callable[["Deliverer", OutboxItem, CaptureRequest], Awaitable[dict[str, Any]]]
 
 
+@dataclass
 class Deliverer:
     """Claims due outbox rows and performs them against Slack."""
 
-    def __init__(
-        self,
-        ctx: Context,
-        slack: AsyncWebClient,
-        renderers: Renderers,
-        *,
-        upload: Upload | None = None,
-    ) -> None:
-        self.ctx = ctx
-        self.slack = slack
-        self.render = renderers
-        self.upload = upload
-        self.lease = lease_for(ctx.settings.dex_poll_interval_seconds)
+    ctx: Context
+    slack: AsyncWebClient
+    render: Renderers
+    upload: Upload | None = None
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
 
-    async def run_once(self, *, request_id: str | None = None, limit: int = 50) -> int:
-        """Deliver what is due (optionally only one request's rows); returns how many were done."""
+    @property
+    def lease(self) -> timedelta:
+        """The lease a claimed row gets."""
+        return lease_for(self.ctx.settings.dex_poll_interval_seconds)
+
+    async def run_once(
+        self,
+        *,
+        request_id: str | None = None,
+        limit: int = 50,
+        skip: tuple[EffectKind, ...] = (),
+    ) -> int:
+        """Deliver what is due (optionally only one request's rows); returns how many were
+        done. For one request it goes on while its effects cause more (a post, then the edits
+        it makes due), so a listener can bring a request's messages up to date at once."""
+        total = 0
+        for _ in range(5 if request_id else 1):
+            done = await self._pass(request_id, limit, skip)
+            total += done
+            if not done:
+                break
+        return total
+
+    async def _pass(self, request_id: str | None, limit: int, skip: tuple[EffectKind, ...]) -> int:
         done = 0
-        for key in await self.ctx.outbox.due(self.ctx.clock(), limit=limit):
-            if request_id is not None and not key.startswith(request_id):
+        for key in await self.ctx.outbox.due(self.ctx.clock(), limit, request_id=request_id):
+            if any(f":{kind.value}:" in key for kind in skip):
                 continue
             item = await self.ctx.outbox.claim(key, self.ctx.clock(), self.lease)
-            if item is None:
-                continue
-            done += await self._deliver(item)
+            if item is not None:
+                done += await self._deliver(item)
         return done
 
     async def _deliver(self, item: OutboxItem) -> int:
         req = await self.ctx.requests.get(item.request_id)
-        now = self.ctx.clock()
         if req is None:
-            await self.ctx.outbox.fail(item.key, now, "request gone")
+            await self.ctx.outbox.fail(item.key, self.ctx.clock(), "request gone")
             return 0
         try:
             async with self._holding(item.key):
-                result = await self._perform(item, req)
-        except SlackApiError as exc:
-            error = exc.response.get("error") or "slack_error"
-            log.warning("outbox %s: Slack answered %s", item.key, error)
-            return await self._failed(item, error, plain_words(exc))
+                result = await PERFORMERS[item.kind](self, item, req)
+        except Deferred:
+            now = self.ctx.clock()
+            await self.ctx.outbox.defer(item.key, now, now + DEFER)
+            return 0
         except Exception as exc:  # one bad row must not stop the others
-            log.exception("outbox %s failed", item.key)
-            return await self._failed(item, f"{type(exc).__name__}: {exc}", plain_words(exc))
+            if slack_error(exc) is None:
+                log.warning("outbox %s failed", item.key, exc_info=True)
+            else:
+                log.warning("outbox %s: Slack answered %s", item.key, slack_error(exc))
+            return await self._failed(item, req, exc)
         await self.ctx.outbox.done(item.key, self.ctx.clock(), result)
         return 1
 
@@ -151,70 +166,181 @@ class Deliverer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _failed(self, item: OutboxItem, error: str, words: str) -> int:
+    async def _failed(self, item: OutboxItem, req: CaptureRequest, exc: BaseException) -> int:
         now = self.ctx.clock()
-        if item.attempts >= MAX_ATTEMPTS:
-            then: list[tuple[str, str, str, dict[str, Any]]] = []
-            if item.kind == "upload":
-                text = (
-                    f"I couldn't upload the result into this thread after {item.attempts} "
-                    f"tries: {inert(words, 200)}. It is still in the Cloudflare dashboard."
-                )
-                then.append((f"{item.key}:gave-up", item.request_id, "note", {"text": text}))
-            await self.ctx.outbox.fail(item.key, now, error, then=then)
-            log.error("outbox %s gave up after %d attempts: %s", item.key, item.attempts, error)
+        decision = self.policy.decide(exc, item.attempts)
+        if not decision.give_up:
+            assert decision.delay is not None
+            await self.ctx.outbox.retry(item.key, now, now + decision.delay, decision.reason)
             return 0
-        delay = timedelta(seconds=min(300, 2**item.attempts))
-        await self.ctx.outbox.retry(item.key, now, now + delay, error)
+        log.error("outbox %s gave up after %d attempts: %s", item.key, item.attempts, exc)
+        then: list[Effect] = []
+        if item.kind in (EffectKind.POST_PARENT, EffectKind.POST_CARD):
+            # Nobody can approve a request without its card (or follow it without its
+            # parent): close it, release what it holds, tell the requester.
+            which = "parent" if item.kind is EffectKind.POST_PARENT else "card"
+            await CaptureService(self.ctx).cancel(req.id, why=which, error=decision.reason)
+        elif item.kind is EffectKind.UPLOAD:
+            then.append(
+                Effect(
+                    EffectKind.THREAD_NOTE,
+                    req.id,
+                    item.effect.cause,
+                    f"{item.effect.tag}:gave-up",
+                    Note.UPLOAD_GAVE_UP,
+                    {"attempts": item.attempts, "error": decision.reason},
+                )
+            )
+        await self.ctx.outbox.fail(item.key, now, decision.reason, then=then)
         return 0
 
-    async def _perform(self, item: OutboxItem, req: CaptureRequest) -> dict[str, Any]:
-        now = self.ctx.clock()
-        if item.kind == "card":
-            if not (req.card_channel and req.card_ts):
-                return {"skipped": "no card"}
-            forecast = await self._forecast(req)
-            r = self.render.card(req, forecast, now=now)
-            await self.slack.chat_update(
-                channel=req.card_channel, ts=req.card_ts, text=r.text, blocks=r.blocks
-            )
-            return {"ts": req.card_ts}
-        if item.kind == "parent":
-            if not (req.parent_channel and req.parent_ts):
-                return {"skipped": "no parent"}
-            r = self.render.parent(
-                req, now=now, approval_channel=self.ctx.settings.dex_approval_channel
-            )
-            await self.slack.chat_update(
-                channel=req.parent_channel, ts=req.parent_ts, text=r.text, blocks=r.blocks
-            )
-            return {"ts": req.parent_ts}
-        if item.kind == "upload":
-            if self.upload is None:
-                raise RuntimeError("no uploader configured")
-            return await self.upload(item, req)
-        if item.kind == "status":
-            p = item.payload
-            r = self.render.thread_status(
-                p["device_name"], p["command_id"], p["status"], detail=p.get("detail")
-            )
-        else:
-            r = self.render.thread_note(item.payload["text"])
+    # -- the performers ------------------------------------------------------------------
+
+    async def post_parent(self, item: OutboxItem, req: CaptureRequest) -> dict[str, Any]:
+        """The request's message in the requester's channel (joining a public channel)."""
+        if req.parent_ts:
+            return {"ts": req.parent_ts, "recovered": True}
+        if req.state is RequestState.CANCELLED:
+            return {"skipped": "cancelled"}
+        channel = req.channel_id
+        ts = await self._post_top(item, req, channel, self._parent(req))
+        await self.ctx.requests.set_messages(req.id, parent_channel=channel, parent_ts=ts)
+        await self._refresh(req, EffectKind.EDIT_PARENT, channel, ts)
+        return {"ts": ts}
+
+    async def post_card(self, item: OutboxItem, req: CaptureRequest) -> dict[str, Any]:
+        """The approval card, in the approvals channel (or the requester's)."""
+        if req.card_ts:
+            return {"ts": req.card_ts, "recovered": True}
+        if req.state is RequestState.CANCELLED:
+            return {"skipped": "cancelled"}
+        channel = self.ctx.settings.dex_approval_channel or req.channel_id
+        ts = await self._post_top(item, req, channel, await self._card(req))
+        await self.ctx.requests.set_messages(req.id, card_channel=channel, card_ts=ts)
+        await self._refresh(req, EffectKind.EDIT_CARD, channel, ts)
+        return {"ts": ts}
+
+    async def edit_parent(self, item: OutboxItem, req: CaptureRequest) -> dict[str, Any]:
+        """Edit the parent to show the request's current state."""
+        if not (req.parent_channel and req.parent_ts):
+            return {"skipped": "no parent yet; its post renders the current state"}
+        r = self._parent(req)
+        await self.slack.chat_update(
+            channel=req.parent_channel, ts=req.parent_ts, text=r.text, blocks=r.blocks
+        )
+        return {"ts": req.parent_ts}
+
+    async def edit_card(self, item: OutboxItem, req: CaptureRequest) -> dict[str, Any]:
+        """Edit the card to show the request's current state (buttons only while open)."""
+        if not (req.card_channel and req.card_ts):
+            return {"skipped": "no card yet; its post renders the current state"}
+        r = await self._card(req)
+        await self.slack.chat_update(
+            channel=req.card_channel, ts=req.card_ts, text=r.text, blocks=r.blocks
+        )
+        return {"ts": req.card_ts}
+
+    async def thread_note(self, item: OutboxItem, req: CaptureRequest) -> dict[str, Any]:
+        """A note in the request's thread."""
+        assert item.effect.note is not None
+        r = self.render.note(item.effect.note, item.effect.facts, req)
         return await self.post_in_thread(item, req, r.text, r.blocks)
+
+    async def thread_status(self, item: OutboxItem, req: CaptureRequest) -> dict[str, Any]:
+        """A command's new status in the thread."""
+        r = self.render.thread_status(item.effect.facts)
+        return await self.post_in_thread(item, req, r.text, r.blocks)
+
+    async def relay(self, item: OutboxItem, req: CaptureRequest) -> dict[str, Any]:
+        """The artifact into the thread (``bot.worker.artifacts``)."""
+        if self.upload is None:
+            raise RuntimeError("no uploader configured")
+        try:
+            await self.thread_of(req, item)
+        except _NoThread:
+            return {"skipped": "no thread"}
+        return await self.upload(item, req)
+
+    async def tell_requester(self, item: OutboxItem, req: CaptureRequest) -> dict[str, Any]:
+        """A direct message to the requester. At most once: an interrupted attempt is not
+        repeated, since finding it again would need DM history the app cannot read."""
+        if item.interrupted:
+            return {"skipped": "interrupted; not repeated"}
+        assert item.effect.note is not None
+        r = self.render.requester(item.effect.note, item.effect.facts, req)
+        resp = await self.slack.chat_postMessage(
+            channel=req.requester_id, text=r.text, blocks=r.blocks
+        )
+        return {"ts": resp.get("ts")}
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _parent(self, req: CaptureRequest) -> RenderedLike:
+        return self.render.parent(
+            req, now=self.ctx.clock(), approval_channel=self.ctx.settings.dex_approval_channel
+        )
+
+    async def _card(self, req: CaptureRequest) -> RenderedLike:
+        return self.render.card(req, await self._forecast(req), now=self.ctx.clock())
+
+    async def _refresh(
+        self, before: CaptureRequest, kind: EffectKind, channel: str, ts: str
+    ) -> None:
+        """After a post landed: edit it if the request moved on while it was in flight."""
+        now = await self.ctx.requests.get(before.id)
+        if now is None or now.state is before.state:
+            return
+        r = self._parent(now) if kind is EffectKind.EDIT_PARENT else await self._card(now)
+        await self.slack.chat_update(channel=channel, ts=ts, text=r.text, blocks=r.blocks)
+
+    async def _post_top(
+        self, item: OutboxItem, req: CaptureRequest, channel: str, r: RenderedLike
+    ) -> str:
+        """Post a top-level message once (looking it up first after an interruption)."""
+        if item.interrupted:
+            found = await self.find_top_level(channel, item.key, req.created_at)
+            if found is not None:
+                return found
+        meta = {"event_type": METADATA_EVENT, "event_payload": {"key": item.key}}
+        try:
+            resp = await self.slack.chat_postMessage(
+                channel=channel, text=r.text, blocks=r.blocks, metadata=meta
+            )
+        except SlackApiError as exc:
+            if slack_error(exc) != "not_in_channel":
+                raise
+            await self.slack.conversations_join(channel=channel)  # public channels only
+            resp = await self.slack.chat_postMessage(
+                channel=channel, text=r.text, blocks=r.blocks, metadata=meta
+            )
+        return str(resp["ts"])
+
+    async def thread_of(self, req: CaptureRequest, item: OutboxItem) -> tuple[str, str]:
+        """The request's thread; ``Deferred`` while its parent is still being posted."""
+        if req.parent_channel and req.parent_ts:
+            return req.parent_channel, req.parent_ts
+        parent = await self.ctx.outbox.get(
+            Effect(EffectKind.POST_PARENT, req.id, Event.REQUESTED).key
+        )
+        if parent is not None and parent.state not in (DONE, FAILED):
+            raise Deferred()
+        raise _NoThread()
 
     async def post_in_thread(
         self, item: OutboxItem, req: CaptureRequest, text: str, blocks: list[dict[str, Any]]
     ) -> dict[str, Any]:
         """Post once into the request's thread (checking first after an interruption)."""
-        if not (req.parent_channel and req.parent_ts):
+        try:
+            channel, thread_ts = await self.thread_of(req, item)
+        except _NoThread:
             return {"skipped": "no thread"}
         if item.interrupted:
-            ts = await self.find_posted(req.parent_channel, req.parent_ts, item.key)
+            ts = await self.find_posted(channel, thread_ts, item.key)
             if ts is not None:
                 return {"ts": ts, "recovered": True}
         resp = await self.slack.chat_postMessage(
-            channel=req.parent_channel,
-            thread_ts=req.parent_ts,
+            channel=channel,
+            thread_ts=thread_ts,
             text=text,
             blocks=blocks,
             metadata={"event_type": METADATA_EVENT, "event_payload": {"key": item.key}},
@@ -223,15 +349,29 @@ class Deliverer:
 
     async def find_posted(self, channel: str, thread_ts: str, key: str) -> str | None:
         """The ts of a reply in the thread that carries ``key`` in its metadata, if any."""
-        cursor: str | None = None
-        for _ in range(20):  # threads of a request are short; bound the scan anyway
-            resp = await self.slack.conversations_replies(
-                channel=channel,
-                ts=thread_ts,
-                include_all_metadata=True,
-                limit=200,
-                cursor=cursor,
+
+        async def page(cursor: str | None) -> Any:
+            return await self.slack.conversations_replies(
+                channel=channel, ts=thread_ts, include_all_metadata=True, limit=200, cursor=cursor
             )
+
+        return await self._find(page, key)
+
+    async def find_top_level(self, channel: str, key: str, since: datetime) -> str | None:
+        """The ts of a top-level message carrying ``key``, posted since ``since``."""
+        oldest = f"{since.timestamp() - 60:.6f}"
+
+        async def page(cursor: str | None) -> Any:
+            return await self.slack.conversations_history(
+                channel=channel, oldest=oldest, include_all_metadata=True, limit=200, cursor=cursor
+            )
+
+        return await self._find(page, key)
+
+    async def _find(self, page: Callable[[str | None], Awaitable[Any]], key: str) -> str | None:
+        cursor: str | None = None
+        for _ in range(20):  # a request's messages are few and recent; bound the scan anyway
+            resp = await page(cursor)
             for msg in resp.get("messages") or []:
                 meta = msg.get("metadata") or {}
                 if (meta.get("event_payload") or {}).get("key") == key:
@@ -244,10 +384,24 @@ class Deliverer:
     async def _forecast(self, req: CaptureRequest) -> Forecast | None:
         if not req.state.is_open:
             return None
-        from bot.services.capture import CaptureService
-
         try:
             return await CaptureService(self.ctx).forecast(req.units)
         except Exception:  # a card without a forecast beats no card
             log.warning("no quota forecast for the card of %s", req.short_id, exc_info=True)
             return None
+
+
+class _NoThread(Exception):
+    """The request has no thread and never will (its parent could not be posted)."""
+
+
+PERFORMERS: dict[EffectKind, Performer] = {
+    EffectKind.POST_PARENT: Deliverer.post_parent,
+    EffectKind.POST_CARD: Deliverer.post_card,
+    EffectKind.EDIT_PARENT: Deliverer.edit_parent,
+    EffectKind.EDIT_CARD: Deliverer.edit_card,
+    EffectKind.THREAD_NOTE: Deliverer.thread_note,
+    EffectKind.THREAD_STATUS: Deliverer.thread_status,
+    EffectKind.UPLOAD: Deliverer.relay,
+    EffectKind.TELL_REQUESTER: Deliverer.tell_requester,
+}

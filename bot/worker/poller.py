@@ -19,10 +19,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.dex.models import Command
-from bot.domain.errors import inert
+from bot.domain.lifecycle import Event, IllegalTransition
 from bot.domain.model import TargetDevice
 from bot.services.context import Context
 from bot.store.commands import CommandStore, InFlight
+from bot.store.transitions import CommandChange
 
 log = logging.getLogger("dexbot.poller")
 
@@ -120,55 +121,48 @@ class Poller:
         return next((d.name for d in devices if d.device_id == cmd.device_id), cmd.device_id)
 
     async def _record(self, cmd: InFlight, row: Command) -> int:
-        now = self.ctx.clock()
         new = row.status or ""
-        rid, cid = cmd.request_id, cmd.command_id
-        outbox: list[tuple[str, str, dict[str, Any]]] = [
-            (
-                f"{rid}:status:{cid}:{new}",
-                "status",
-                {
-                    "device_name": await self._device_name(cmd),
-                    "command_id": cid,
-                    "status": new,
-                    "detail": None,
-                },
-            ),
-            (f"{rid}:parent:{cid}:{new}", "parent", {}),
-            (f"{rid}:card:{cid}:{new}", "card", {}),
-        ]
-        if new == "SUCCESS" and row.filename:
-            outbox.append(
-                (
-                    f"{rid}:upload:{cid}",
-                    "upload",
-                    {"command_id": cid, "filename": row.filename, "command_type": cmd.command_type},
-                )
-            )
-        won = await self.commands.apply_status(
+        facts = {
+            "device": await self._device_name(cmd),
+            "command_id": cmd.command_id,
+            "status": new,
+            "command_type": cmd.command_type,
+            "filename": row.filename if new == "SUCCESS" else None,
+        }
+        return await self._apply(
             cmd,
-            new,
-            now=now,
-            completed_date=row.completed_date,
-            filename=row.filename,
-            outbox=outbox,
+            Event.COMMAND_STATUS,
+            CommandChange(cmd.command_id, cmd.status, new, row.completed_date, row.filename),
+            facts,
         )
-        return int(won)
 
     async def _flag(self, cmd: InFlight, now: datetime) -> int:
-        name = inert(await self._device_name(cmd), 60)
-        minutes = int((now - cmd.status_changed_at).total_seconds() // 60)
-        if cmd.status == "PENDING_EXEC":
-            text = (
-                f"{name} hasn't picked up the command in {minutes} min. It may be offline; "
-                "Cloudflare gives up 10 minutes after sending and the command will then "
-                "show as failed."
+        facts = {
+            "device": await self._device_name(cmd),
+            "command_id": cmd.command_id,
+            "status": cmd.status,
+            "minutes": int((now - cmd.status_changed_at).total_seconds() // 60),
+        }
+        return await self._apply(
+            cmd, Event.COMMAND_STUCK, CommandChange(cmd.command_id, cmd.status, None), facts
+        )
+
+    async def _apply(
+        self, cmd: InFlight, event: Event, change: CommandChange, facts: dict[str, Any]
+    ) -> int:
+        try:
+            await self.ctx.requests.apply(
+                cmd.request_id,
+                event,
+                actor="dexbot",
+                now=self.ctx.clock(),
+                facts=facts,
+                tag=f"{cmd.command_id}:{change.to or cmd.status}",
+                command=change,
             )
-        else:
-            text = f"{name} has been uploading for {minutes} min; large captures take a while."
-        key = f"{cmd.request_id}:stuck:{cmd.command_id}:{cmd.status}"
-        won = await self.commands.flag_stale(cmd, now=now, outbox=[(key, "note", {"text": text})])
-        return int(won)
+        except IllegalTransition:  # another replica recorded it first
+            return 0
+        return 1
 
 
 def command_id_changed(cmd: InFlight, seen: dict[str, Command]) -> bool:

@@ -57,6 +57,7 @@ class Worker:
     def __init__(self, services: Context, deliverer: Deliverer) -> None:
         self.svc = services
         self.deliverer = deliverer
+        self.captures = CaptureService(services)
         self.poller = Poller(services, CommandStore(services.requests.sessions))
         self.failures = 0  # poll cycles failed in a row, for the back-off
 
@@ -88,7 +89,7 @@ class Worker:
                     "poll cycle failed (%d in a row); next in %.0f s", self.failures, wait
                 )
             try:
-                expired = len(await CaptureService(self.svc).expire_due())
+                expired = len(await self.captures.expire_due())
                 recovered = await recover(self.svc, actor="dexbot")
             except Exception:
                 log.exception("expiry/recovery failed")
@@ -109,10 +110,3 @@ class Worker:
         finally:
             # Also on cancellation (SIGTERM): another replica can take over at once.
             await asyncio.shield(self.svc.leases.release(LEASE_NAME))
-
-
-async def run_forever(services: Context, deliverer: Deliverer) -> None:
-    """The worker for ``serve``, ``socket`` and ``worker``."""
-    worker = Worker(services, deliverer)
-    log.info("worker started")
-    await worker.run()

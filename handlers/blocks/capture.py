@@ -73,6 +73,12 @@ _CLOSED_TITLE = {
     RequestState.CANCELLED: "Cancelled",
     RequestState.DISPATCH_FAILED: "Not sent",
 }
+#: How a cancelled parent message or card says why (``error`` holds the reason's code).
+_CANCELLED_WHY = {
+    "parent": "the request message couldn't be posted",
+    "card": "the approval card couldn't be posted, so nobody could approve it",
+    "superseded": "replaced by a new identical request",
+}
 _ACK_WORDS = {
     RequestState.PENDING_APPROVAL: "waiting for approval",
     RequestState.APPROVED: "approved; sending to Cloudflare",
@@ -229,7 +235,8 @@ def _state_text(req: CaptureRequest, *, now: datetime, card: bool) -> str:
     if state is RequestState.EXPIRED:
         return _expired(req, now)
     if state is RequestState.CANCELLED:
-        return f":heavy_multiplication_x: Cancelled{by}{_note(req)}"
+        why = _CANCELLED_WHY.get(req.error or "")
+        return f":heavy_multiplication_x: Cancelled{by}{_note(req)}" + (f": {why}" if why else "")
     if state is RequestState.DISPATCH_FAILED:
         return f"{_failed(req)} (approved{by})"
     return f"{outside(str(state), 40)}"
@@ -422,13 +429,18 @@ def render_thread_note(text: str) -> Rendered:
 
 
 def render_request_ack(req: CaptureRequest, *, permalink: str | None) -> Rendered:
-    """The ephemeral answer to the requester: "Request 1a2b3c4d posted; waiting for approval."
-
-    Links to the posted request when ``permalink`` is a plain https URL.
+    """The ephemeral answer to the requester: "Request 1a2b3c4d posted in #support; waiting
+    for approval." Links to the posted request when ``permalink`` is a plain https URL; says
+    it is still being posted when Slack has not taken it yet (the worker goes on trying).
     """
     state = _ACK_WORDS.get(req.state, _CLOSED_TITLE.get(req.state, "posted").lower())
-    line = f":inbox_tray: Request {_code(req.short_id)} posted; {state}."
-    text = f"Request {escape_mrkdwn(req.short_id)} posted; {state}."
+    where = _channel(req.channel_id)
+    if req.parent_ts:
+        line = f":inbox_tray: Request {_code(req.short_id)} posted in {where}; {state}."
+        text = f"Request {escape_mrkdwn(req.short_id)} posted; {state}."
+    else:
+        line = f":inbox_tray: Request {_code(req.short_id)} saved; posting it in {where}…"
+        text = f"Request {escape_mrkdwn(req.short_id)} saved; posting it…"
     if permalink and _PERMALINK.match(permalink):
         line += f" <{permalink}|See the request>"
     return _finish(text, [_section(line)])

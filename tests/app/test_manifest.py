@@ -25,6 +25,7 @@ SCOPES: dict[str, set[str]] = {
     "conversations_info": {"channels:read", "groups:read"},
     "conversations_open": {"im:write"},
     "conversations_replies": {"channels:history", "groups:history"},
+    "conversations_history": {"channels:history", "groups:history"},
     "files_getUploadURLExternal": {"files:write"},
     "files_completeUploadExternal": {"files:write"},
     "files_info": {"files:read"},

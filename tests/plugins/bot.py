@@ -16,7 +16,7 @@ client's rate limiter and retry waits), so ``bot.sim.advance()`` moves both side
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,20 +24,19 @@ from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 
-from bot.app import DexBot, create_app
+from bot.app import DexBot
 from bot.config import Settings
 from bot.dex import DexClient, RateLimiter, RetryPolicy
-from bot.sim.people import APPROVALS_CHANNEL, MANAGERS_GROUP_ID, SUPPORT_CHANNEL, Person
-from bot.sim.slack import FAKE_BOT_TOKEN, FAKE_SIGNING_SECRET, FakeSlack
+from bot.sim.people import SUPPORT_CHANNEL, Person
+from bot.sim.slack import FAKE_SIGNING_SECRET, FakeSlack
 from bot.sim.slack.payloads import (
     block_actions_body,
     signed_headers,
     slash_command_body,
     view_submission_body,
 )
-from bot.web import build_web_app
+from bot.sim.world import Cloudflare, LocalBot, local_settings
 from tests.plugins.db import _create_pg_database, _drop_pg_database
 from tests.plugins.dexsim import SimHandle
 
@@ -68,6 +67,7 @@ class BotHarness:
     url: str
     http: httpx.AsyncClient
     settings: Settings
+    local: LocalBot
 
     async def post_signed(
         self,
@@ -132,23 +132,6 @@ class BotHarness:
         return [r for r in recorded if r["method"] == "POST" and r["path"].endswith("/commands")]
 
 
-def _settings(sim: SimHandle, slack: FakeSlack, db_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = dict(
-        slack_bot_token=FAKE_BOT_TOKEN,
-        slack_signing_secret=FAKE_SIGNING_SECRET,
-        slack_api_url=slack.api_url,
-        cloudflare_api_url=sim.base_url,
-        cloudflare_api_token=sim.token,
-        cloudflare_account_id=sim.account_id,
-        database_url=db_url,
-        dex_requesters=["S0SUPPORT"],
-        dex_approvers=[MANAGERS_GROUP_ID],
-        dex_approval_channel=APPROVALS_CHANNEL,
-    )
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
 @pytest.fixture
 async def bot(
     request: pytest.FixtureRequest, dex_sim: SimHandle, fake_slack: FakeSlack, tmp_path: Any
@@ -162,35 +145,27 @@ async def bot(
         else f"sqlite+aiosqlite:///{tmp_path}/bot.db"
     )
     env = request.node.get_closest_marker("botenv")
-    settings = _settings(dex_sim, fake_slack, db_url, **(env.kwargs if env else {}))
+    overrides = env.kwargs if env else {}
+    cloudflare = Cloudflare(dex_sim.base_url, dex_sim.token, dex_sim.account_id)
     clocked = request.node.get_closest_marker("botclock")
-    dexbot = (
-        create_app(settings, clock=dex_sim.sim.clock.now, dex=sim_clocked_dex(settings, dex_sim))
-        if clocked and clocked.args[0] == "sim"
-        else create_app(settings)
+    extra: dict[str, Any] = {}
+    if clocked and clocked.args[0] == "sim":
+        settings = local_settings(fake_slack, cloudflare, db_url, **overrides)
+        extra = {"clock": dex_sim.sim.clock.now, "dex": sim_clocked_dex(settings, dex_sim)}
+    local = await LocalBot.start(
+        slack=fake_slack, cloudflare=cloudflare, database_url=db_url, **extra, **overrides
     )
-    await dexbot.start()
-    runner = web.AppRunner(build_web_app(dexbot))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     async with httpx.AsyncClient(timeout=30) as http:
         harness = BotHarness(
-            dexbot, fake_slack, dex_sim, f"http://127.0.0.1:{port}", http, settings
+            local.dexbot, fake_slack, dex_sim, local.base_url, http, local.settings, local
         )
         try:
             yield harness
         finally:
             # Let listeners still running after their ack finish before tearing down.
-            pending = [
-                t
-                for t in asyncio.all_tasks()
-                if t is not asyncio.current_task() and "bolt" in repr(t.get_coro()).lower()
-            ]
-            await asyncio.gather(*pending, return_exceptions=True)
-            await runner.cleanup()
-            await dexbot.aclose()
+            with contextlib.suppress(TimeoutError):
+                await local.idle(30)
+            await local.stop()
             if kind == "postgres":
                 await _drop_pg_database(db_url)
 

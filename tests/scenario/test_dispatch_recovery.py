@@ -10,7 +10,7 @@ import pytest
 
 from bot.dex.models import CommandSpec
 from bot.domain.model import RequestState
-from bot.services.dispatch import DISPATCH_GRACE, dispatch, recover, specs_for
+from bot.services.dispatch import DISPATCH_GRACE, claim, dispatch, recover, specs_for
 from bot.sim.people import APPROVALS_CHANNEL, MAX
 from handlers.ids import ActionId
 from tests.plugins.bot import BotHarness
@@ -54,8 +54,8 @@ async def test_crash_after_post_before_commit_adopts_the_command(bot: BotHarness
     request_id = await approved_request(bot)
     svc = bot.dexbot.services
     # The bot recorded its intent and POSTed, then died before recording the answer.
-    claim = await svc.requests.begin_dispatch(request_id, now=svc.clock(), actor="w1")
-    assert claim.won
+    owned = await claim(svc, request_id, actor="w1")
+    assert owned is not None
     created = await svc.dex.create_commands(await specs_for_request(bot, request_id))
     later(bot, DISPATCH_GRACE + timedelta(seconds=1))
     assert await recover(svc, actor="dexbot") == 1
@@ -68,8 +68,8 @@ async def test_crash_after_post_before_commit_adopts_the_command(bot: BotHarness
 async def test_crash_before_post_sends_once_after_the_grace(bot: BotHarness) -> None:
     request_id = await approved_request(bot)
     svc = bot.dexbot.services
-    claim = await svc.requests.begin_dispatch(request_id, now=svc.clock(), actor="w1")
-    assert claim.won  # ... and died before the POST left
+    owned = await claim(svc, request_id, actor="w1")
+    assert owned is not None  # ... and died before the POST left
     assert await recover(svc, actor="dexbot") == 0  # within the grace: leave it alone
     later(bot, DISPATCH_GRACE + timedelta(seconds=1))
     await recover(svc, actor="dexbot")  # nothing at Cloudflare: back to APPROVED

@@ -61,6 +61,7 @@ PENDING = CaptureRequest(
     created_at=CREATED,
     expires_at=CREATED + timedelta(minutes=30),
 )
+POSTED = replace(PENDING, parent_channel="C0SUPPORT", parent_ts="1741603200.000100")
 APPROVED = replace(
     PENDING, state=RequestState.APPROVED, decided_by="U0MANAGER1", decided_at=DECIDED
 )
@@ -156,7 +157,7 @@ def test_thread_note_and_ack_match_golden() -> None:
         "capture_thread_note", render_thread_note(f"Sent to ann-macbook, command {CMD_1}")
     )
     link = "https://example.slack.com/archives/C0SUPPORT/p1741603200000100"
-    assert_golden("capture_ack", render_request_ack(PENDING, permalink=link))
+    assert_golden("capture_ack", render_request_ack(POSTED, permalink=link))
 
 
 # -- words -----------------------------------------------------------------------------
@@ -298,9 +299,9 @@ def test_thread_note_keeps_our_mentions_and_services_make_outside_text_inert() -
 
 
 def test_a_link_that_is_not_a_plain_url_is_left_out() -> None:
-    ack = dump(render_request_ack(PENDING, permalink="https://evil.example|Click <!channel>"))
+    ack = dump(render_request_ack(POSTED, permalink="https://evil.example|Click <!channel>"))
     assert "evil.example" not in ack
-    assert "Request `1a2b3c4d` posted; waiting for approval." in ack
+    assert "Request `1a2b3c4d` posted in <#C0SUPPORT>; waiting for approval." in ack
 
 
 def test_ten_devices_with_long_names_fit_card_and_parent() -> None:

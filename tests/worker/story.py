@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.app import create_worker
 from bot.sim.people import ANN, APPROVALS_CHANNEL, MAX, SAM, SUPPORT_CHANNEL
 from bot.sim.slack import FakeSlack
 from bot.sim.slack.model import Message, SlackFile
@@ -58,8 +59,7 @@ async def approved_capture(bot: BotHarness, text: str = PCAP_ANN) -> Approved:
 
 def worker_for(bot: BotHarness) -> Worker:
     """A worker on the bot's own services, ticked by hand."""
-    svc = bot.dexbot.services
-    return Worker(svc, svc.deliverer)
+    return create_worker(bot.dexbot.services)
 
 
 async def advance_and_tick(bot: BotHarness, worker: Worker, seconds: float) -> TickReport:

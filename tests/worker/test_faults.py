@@ -26,7 +26,7 @@ LIST = "/dex/commands"
 
 
 def statuses(bot: BotHarness, parent: object) -> list[str]:
-    return [k.rsplit(":", 1)[1] for k in keyed(thread(bot.slack, parent)) if ":status:" in k]  # type: ignore[arg-type]
+    return [k.rsplit(":", 1)[1] for k in keyed(thread(bot.slack, parent)) if ":thread_status:" in k]  # type: ignore[arg-type]
 
 
 async def test_a_short_429_is_waited_out_within_the_cycle(bot: BotHarness) -> None:

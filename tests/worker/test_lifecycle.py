@@ -46,10 +46,10 @@ async def test_an_approved_capture_ends_with_one_reply_per_status_and_the_file(
     assert second.poll is not None and second.poll.changes == 1
 
     replies = thread(bot.slack, story.parent)
-    status_keys = [k for k in keyed(replies) if ":status:" in k]
+    status_keys = [k for k in keyed(replies) if ":thread_status:" in k]
     assert status_keys == [
-        f"{story.request_id}:status:{command['id']}:PENDING_UPLOAD",
-        f"{story.request_id}:status:{command['id']}:SUCCESS",
+        f"{story.request_id}:thread_status:command_status:{command['id']}:PENDING_UPLOAD",
+        f"{story.request_id}:thread_status:command_status:{command['id']}:SUCCESS",
     ]
     parent = current(bot.slack, story.parent)
     assert "Finished: 1 succeeded" in parent.text
@@ -128,7 +128,7 @@ async def test_a_disconnected_device_is_flagged_once_then_times_out(bot: BotHarn
     assert sum("hasn't picked up" in t for t in texts(thread(bot.slack, story.parent))) == 1
 
     await advance_and_tick(bot, worker, 600)  # Cloudflare gives up after 10 minutes
-    statuses = [k for k in keyed(thread(bot.slack, story.parent)) if ":status:" in k]
+    statuses = [k for k in keyed(thread(bot.slack, story.parent)) if ":thread_status:" in k]
     assert len(statuses) == 1 and statuses[0].endswith(":FAILED")
     assert ":x: *grace-laptop*: failed" in thread(bot.slack, story.parent)[-1].text
     assert "Finished: 0 succeeded, 1 failed" in current(bot.slack, story.parent).text

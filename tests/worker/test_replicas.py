@@ -9,9 +9,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.app import DexBot, create_app
+from bot.app import DexBot, assemble, create_worker
 from bot.sim.people import ANN, BOB
-from bot.worker.runner import Worker
 from tests.plugins.bot import BotHarness, sim_clocked_dex
 from tests.worker.story import (
     PCAP_ANN,
@@ -34,7 +33,7 @@ REQUESTS = (
 @pytest.fixture
 async def replica(bot: BotHarness) -> AsyncIterator[DexBot]:
     """A second bot process's services on the same database: own engine, clients, owner id."""
-    other = create_app(
+    other = assemble(
         bot.settings, clock=bot.sim.sim.clock.now, dex=sim_clocked_dex(bot.settings, bot.sim)
     )
     await other.start()
@@ -51,7 +50,7 @@ async def test_two_workers_on_postgres_post_and_upload_everything_once(
 ) -> None:
     stories = [await approved_capture(bot, text) for text in REQUESTS]
     assert bot.dexbot.services.owner != replica.services.owner
-    workers = [worker_for(bot), Worker(replica.services, replica.services.deliverer)]
+    workers = [worker_for(bot), create_worker(replica.services)]
 
     for step in (20, 20, 60):
         await bot.sim.advance(step)
@@ -78,7 +77,7 @@ async def test_two_workers_on_postgres_post_and_upload_everything_once(
 
 async def test_on_sqlite_one_worker_polls_at_a_time(bot: BotHarness, replica: DexBot) -> None:
     await approved_capture(bot)
-    first, second = worker_for(bot), Worker(replica.services, replica.services.deliverer)
+    first, second = worker_for(bot), create_worker(replica.services)
     await bot.sim.advance(20)
     assert (await first.tick()).leader
     refused = await second.tick()

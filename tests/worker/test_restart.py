@@ -117,11 +117,15 @@ async def test_a_worker_killed_mid_flight_is_replaced_without_loss_or_duplicates
 
     log = worker_logs(tmp_path)
     assert duplicates(bot.slack) == {}, log
-    status = [k for k in keyed(thread(bot.slack, story.parent)) if ":status:" in k]
-    assert status == [f"{story.request_id}:status:{command['id']}:SUCCESS"], log
+    status = [k for k in keyed(thread(bot.slack, story.parent)) if ":thread_status:" in k]
+    assert status == [f"{story.request_id}:thread_status:command_status:{command['id']}:SUCCESS"], (
+        log
+    )
     [shared] = shared_files(bot.slack)
     assert [(s.channel, s.thread_ts) for s in shared.shares] == [(SUPPORT_CHANNEL, story.parent.ts)]
     assert "Finished: 1 succeeded" in current(bot.slack, story.parent).text
     assert "Finished: 1 succeeded" in str(current(bot.slack, story.card).blocks)
-    rows = await bot.dexbot.services.outbox.get(f"{story.request_id}:upload:{command['id']}")
+    rows = await bot.dexbot.services.outbox.get(
+        f"{story.request_id}:upload:command_status:{command['id']}:SUCCESS"
+    )
     assert rows is not None and rows.state == "done"

@@ -7,9 +7,17 @@ import re
 from dataclasses import dataclass
 
 from bot.dex.models import EligibleDevice
-from bot.domain.errors import UserFacingError, inert
+from bot.domain.errors import (
+    AmbiguousDevice,
+    DeviceNotFound,
+    NoDevices,
+    NoEmail,
+    NotAPerson,
+    UnknownPerson,
+)
 from bot.domain.model import SlackUser, UnknownUser
-from bot.domain.ports import DexPort, DirectoryPort
+from bot.domain.ports import DirectoryPort
+from bot.services.ports import DexPort
 
 _UUID = re.compile(
     r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
@@ -38,20 +46,17 @@ class UserDevices:
 
 
 async def resolve_user(directory: DirectoryPort, user_id: str) -> tuple[SlackUser, str]:
-    """The Slack user and their email, or a ``UserFacingError`` saying what is wrong."""
+    """The Slack user and their email; a typed problem saying what is wrong otherwise."""
     try:
         user = await directory.user(user_id)
     except UnknownUser:
-        raise UserFacingError("I can't find that person in Slack.") from None
+        raise UnknownPerson(user_id=user_id) from None
     if user.is_bot:
-        raise UserFacingError(f"<@{user_id}> is a bot, not a person with a WARP device.")
+        raise NotAPerson(user_id=user_id, why="bot")
     if user.deleted:
-        raise UserFacingError(f"<@{user_id}> has been deactivated in Slack.")
+        raise NotAPerson(user_id=user_id, why="deactivated")
     if not user.email:
-        raise UserFacingError(
-            f"<@{user_id}> has no email address visible to dexbot, so I can't match them to a "
-            "WARP device. (A guest, or the app lacks the users:read.email scope.)"
-        )
+        raise NoEmail(user_id=user_id)
     return user, user.email
 
 
@@ -66,19 +71,16 @@ async def devices_for_email(dex: DexPort, email: str) -> list[EligibleDevice]:
 
 
 async def user_devices(dex: DexPort, directory: DirectoryPort, user_id: str) -> UserDevices:
-    """A person's devices; ``UserFacingError`` when there are none."""
+    """A person's devices; ``NoDevices`` when there are none."""
     user, email = await resolve_user(directory, user_id)
     devices = await devices_for_email(dex, email)
     if not devices:
-        raise UserFacingError(
-            f"No WARP device for <@{user_id}> ({email}) has connected in the last hour. "
-            "Ask them to open the WARP client and connect, then try again."
-        )
+        raise NoDevices(user_id=user_id, email=email)
     return UserDevices(user, email, devices)
 
 
 async def find_device(dex: DexPort, ref: str) -> EligibleDevice:
-    """The device named ``ref`` or with id ``ref``; ``UserFacingError`` if none or ambiguous."""
+    """The device named ``ref`` or with id ``ref``; ``DeviceNotFound`` or ``AmbiguousDevice``."""
     needle = ref.strip()
     folded = needle.casefold()
     matches = [
@@ -96,16 +98,9 @@ async def find_device(dex: DexPort, ref: str) -> EligibleDevice:
             if seen >= MAX_SCAN_DEVICES:
                 break
     if not matches:
-        raise UserFacingError(
-            f"No device called “{inert(needle, 60)}” has connected in the last hour. "
-            "Try `/dex devices <part of the name>` to look it up."
-        )
+        raise DeviceNotFound(ref=needle)
     by_device = {d.device_id for d in matches}
     if len(by_device) > 1:
-        names = ", ".join(
-            inert(n, 40) for n in sorted({d.device_name or d.device_id for d in matches})[:5]
-        )
-        raise UserFacingError(
-            f"“{inert(needle, 60)}” matches several devices ({names}); use its id."
-        )
+        names = sorted({d.device_name or d.device_id for d in matches})[:5]
+        raise AmbiguousDevice(ref=needle, names=names, user_id=None)
     return matches[0]

@@ -1,0 +1,126 @@
+"""What a listener asks for, as one call each: request, approve, deny.
+
+A flow runs the use cases and then brings the request's Slack messages up to date at once
+(``deliver_now``) instead of waiting for the worker's next tick; the worker delivers whatever
+this could not (a crash here loses nothing: the effects are already in the outbox).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from bot.domain import grammar as g
+from bot.domain.lifecycle import Effect, EffectKind, Event, Note
+from bot.domain.model import CaptureRequest, RequestState
+from bot.services.capture import CaptureService, Prepared
+from bot.services.context import Context
+from bot.services.dispatch import dispatch
+
+log = logging.getLogger("dexbot.flows")
+DeliverNow = Callable[..., Awaitable[int]]
+Permalink = Callable[[str, str], Awaitable[str | None]]
+_TELL_LEASE = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A stored request and what its requester should read now.
+
+    ``told`` is set when the request was cancelled at once (its parent or card could not be
+    posted): the answer carries the news instead of a direct message.
+    """
+
+    request: CaptureRequest
+    permalink: str | None = None
+    told: Note | None = None
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+
+class Flows:
+    """The listeners' entry points into the application."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        captures: CaptureService,
+        deliver_now: DeliverNow,
+        permalink: Permalink,
+    ) -> None:
+        self.ctx = ctx
+        self.captures = captures
+        self.deliver_now = deliver_now
+        self.permalink = permalink
+
+    async def check_use(self, user_id: str, *, read_only: bool) -> None:
+        """``NotARequester`` unless the user may run this kind of ``/dex`` command."""
+        await self.ctx.access.check_use(self.ctx.directory, user_id, read_only=read_only)
+
+    async def request(
+        self, ask: g.CaptureAsk, *, team_id: str, channel_id: str, requester_id: str
+    ) -> Submitted:
+        """Pre-flight, store and post a request (``NeedsDeviceChoice`` when the form must ask)."""
+        prepared = await self.captures.prepare(ask)
+        return await self.submit(
+            prepared, team_id=team_id, channel_id=channel_id, requester_id=requester_id
+        )
+
+    async def submit(
+        self,
+        prepared: Prepared,
+        *,
+        team_id: str,
+        channel_id: str,
+        requester_id: str,
+        tell_here: bool = True,
+    ) -> Submitted:
+        """Store a prepared request, post its parent and card now, and say how it went.
+
+        With ``tell_here`` a cancellation is told in the answer (and the direct message that
+        would say the same is not sent); otherwise the worker sends that message.
+        """
+        req = await self.captures.create(
+            prepared, team_id=team_id, channel_id=channel_id, requester_id=requester_id
+        )
+        try:
+            await self.deliver_now(request_id=req.id, skip=(EffectKind.TELL_REQUESTER,))
+        except Exception:  # the worker will deliver it; the request is safe in the store
+            log.warning("request %s: posting now failed; the worker retries", req.short_id)
+        now = await self.ctx.requests.get(req.id) or req
+        if now.state is RequestState.CANCELLED and tell_here:
+            facts = await self._take_tell(now)
+            if facts is not None:
+                return Submitted(now, told=Note.CANCELLED, facts=facts, notes=prepared.notes)
+        link = None
+        if now.parent_channel and now.parent_ts:
+            link = await self.permalink(now.parent_channel, now.parent_ts)
+        return Submitted(now, permalink=link, notes=prepared.notes)
+
+    async def _take_tell(self, req: CaptureRequest) -> Mapping[str, Any] | None:
+        """Claim the requester's cancellation message, to tell it in the answer instead."""
+        key = Effect(EffectKind.TELL_REQUESTER, req.id, Event.CANCELLED).key
+        item = await self.ctx.outbox.claim(key, self.ctx.clock(), _TELL_LEASE)
+        if item is None:
+            return None  # the worker has it
+        await self.ctx.outbox.done(key, self.ctx.clock(), {"told": "in the answer"})
+        return item.effect.facts
+
+    async def approve(self, request_id: str, approver: str) -> None:
+        """Approve, update the card and thread, then send to Cloudflare once."""
+        await self.captures.approve(request_id, approver)
+        await self.deliver_now(request_id=request_id)
+        await dispatch(self.ctx, request_id, actor=approver)
+        await self.deliver_now(request_id=request_id)
+
+    async def check_can_deny(self, request_id: str, decider: str) -> CaptureRequest:
+        """The pending request if ``decider`` may deny it (before asking for a reason)."""
+        return await self.captures.check_can_deny(request_id, decider)
+
+    async def deny(self, request_id: str, decider: str, note: str | None) -> None:
+        """Deny (or withdraw) and update the card and thread."""
+        await self.captures.deny(request_id, decider, note)
+        await self.deliver_now(request_id=request_id)

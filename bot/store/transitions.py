@@ -1,0 +1,428 @@
+"""The one path by which a request changes: ``RequestStore.create`` and ``RequestStore.apply``.
+
+Each is one transaction holding the guarded UPDATE (checked by its row count), the audit row,
+the quota reservation move, the decision, and the outbox rows of the step's effects, as the
+lifecycle table (``bot.domain.lifecycle``) says. Two clicks, two replicas or a resent payload
+can never both win; a dispatch attempt that lost its claim (a stalled replica waking late) is
+fenced out by the attempt number it holds.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain import lifecycle
+from bot.domain.errors import QuotaShort, UnknownRequest, already_requested
+from bot.domain.lifecycle import Effect, EffectKind, Event, IllegalTransition
+from bot.domain.model import CaptureRequest, CommandRecord, RequestState
+from bot.store.outbox import enqueue_effects
+from bot.store.requests import (
+    NewRequest,
+    RequestReads,
+    active_conflict,
+    audit,
+    count_held,
+    load,
+)
+from bot.store.tables import (
+    CaptureRequestRow,
+    DecisionRow,
+    DexCommandRow,
+    OutboxRow,
+    QuotaReservationRow,
+    RequestDeviceRow,
+)
+
+FINAL_COMMAND = ("SUCCESS", "FAILED")
+#: Serialises approvals across PostgreSQL replicas, so two cannot both take the last unit.
+APPROVAL_LOCK = 727274
+
+
+class LostRace(IllegalTransition):
+    """The guard did not match: someone else changed the request (or the command) first."""
+
+
+@dataclass(frozen=True)
+class CommandChange:
+    """A command's status as the poller saw it move (``to`` None: flagged as stuck)."""
+
+    command_id: str
+    from_status: str
+    to: str | None
+    completed_date: datetime | None = None
+    filename: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A step that happened: the request after it and the effects it enqueued."""
+
+    request: CaptureRequest
+    effects: tuple[Effect, ...]
+
+
+class RequestStore(RequestReads):
+    """Capture requests: reads (``RequestReads``) and the one guarded write path."""
+
+    async def create(
+        self, new: NewRequest, *, now: datetime, supersede_after: timedelta
+    ) -> CaptureRequest:
+        """Store a new request (PENDING_APPROVAL) with its parent and card effects.
+
+        An identical active request (same device and type) raises ``AlreadyRequested``, decided
+        by the database's unique index, so two arriving together give one request. Except: an
+        active request that never got its card (its post failed, or it is older than
+        ``supersede_after``) cannot be approved by anyone, so it is cancelled and replaced.
+        """
+        request_id = uuid.uuid4().hex
+        devices = [d.device_id for d in new.devices]
+        try:
+            async with self.sessions() as s, s.begin():
+                await self._supersede_cardless(s, devices, new, now, supersede_after)
+                _insert(s, request_id, new, now)
+                await s.flush()  # the unique index speaks here
+                step = lifecycle.step(None, Event.REQUESTED)
+                effects = step.effects_for(request_id, Event.REQUESTED)
+                enqueue_effects(s, effects, now)
+                audit(
+                    s,
+                    at=now,
+                    actor=new.requester_id,
+                    action=Event.REQUESTED.value,
+                    request_id=request_id,
+                    after=step.to.value,
+                    command_type=new.command_type,
+                    devices=devices,
+                    args=new.args,
+                )
+        except IntegrityError:
+            await self._raise_duplicate(devices, new.command_type)
+            raise
+        created = await self.get(request_id)
+        assert created is not None
+        return created
+
+    async def _supersede_cardless(
+        self,
+        s: AsyncSession,
+        devices: list[str],
+        new: NewRequest,
+        now: datetime,
+        after: timedelta,
+    ) -> None:
+        rid = await active_conflict(s, devices, new.command_type)
+        if rid is None:
+            return
+        row = await s.get(CaptureRequestRow, rid)
+        assert row is not None
+        card_key = Effect(EffectKind.POST_CARD, rid, Event.REQUESTED).key
+        card = await s.get(OutboxRow, card_key)
+        failing = card is None or card.state == "failed" or bool(card.error)
+        cardless = row.state == RequestState.PENDING_APPROVAL.value and row.card_ts is None
+        if cardless and (failing or now - row.created_at > after):
+            await self._apply_in(
+                s,
+                rid,
+                Event.CANCELLED,
+                actor="dexbot",
+                now=now,
+                facts={"why": "superseded", "by": new.requester_id},
+                values={"error": "superseded"},
+            )
+            return
+        existing = await load(s, rid)
+        assert existing is not None
+        raise already_requested(existing)
+
+    async def _raise_duplicate(self, devices: list[str], command_type: str) -> None:
+        existing = await self.find_active_for_device(devices, command_type)
+        if existing is not None:
+            raise already_requested(existing)
+
+    async def set_messages(self, request_id: str, **refs: str | None) -> None:
+        """Remember where the parent message and approval card live (parent_ts, card_ts, …).
+
+        Not a state change: it records where an effect landed.
+        """
+        allowed = {"parent_channel", "parent_ts", "card_channel", "card_ts"}
+        values = {k: v for k, v in refs.items() if k in allowed}
+        async with self.sessions() as s, s.begin():
+            await s.execute(
+                update(CaptureRequestRow).where(CaptureRequestRow.id == request_id).values(**values)
+            )
+
+    async def apply(
+        self,
+        request_id: str,
+        event: Event,
+        *,
+        actor: str,
+        now: datetime,
+        facts: dict[str, Any] | None = None,
+        tag: str | None = None,
+        fence: int | None = None,
+        quota_remaining: int | None = None,
+        values: dict[str, Any] | None = None,
+        commands: Sequence[CommandRecord] = (),
+        command: CommandChange | None = None,
+    ) -> Outcome:
+        """Apply ``event`` to the request, all or nothing; see the module docstring.
+
+        Raises ``UnknownRequest``, ``IllegalTransition`` (the table forbids it), ``LostRace``
+        (another caller changed it first) or ``QuotaShort`` (an approval the quota left after
+        reservations, ``quota_remaining``, cannot cover; nothing is written).
+        """
+        async with self.sessions() as s, s.begin():
+            effects = await self._apply_in(
+                s,
+                request_id,
+                event,
+                actor=actor,
+                now=now,
+                facts=facts or {},
+                tag=tag,
+                fence=fence,
+                quota_remaining=quota_remaining,
+                values=values or {},
+                commands=commands,
+                command=command,
+            )
+        request = await self.get(request_id)
+        assert request is not None
+        return Outcome(request, tuple(effects))
+
+    async def _apply_in(
+        self,
+        s: AsyncSession,
+        request_id: str,
+        event: Event,
+        *,
+        actor: str,
+        now: datetime,
+        facts: dict[str, Any],
+        tag: str | None = None,
+        fence: int | None = None,
+        quota_remaining: int | None = None,
+        values: dict[str, Any] | None = None,
+        commands: Sequence[CommandRecord] = (),
+        command: CommandChange | None = None,
+    ) -> list[Effect]:
+        if event is Event.APPROVED and s.get_bind().dialect.name == "postgresql":
+            await s.execute(text(f"SELECT pg_advisory_xact_lock({APPROVAL_LOCK})"))
+        raw = await s.scalar(
+            select(CaptureRequestRow.state).where(CaptureRequestRow.id == request_id)
+        )
+        if raw is None:
+            raise UnknownRequest()
+        before = RequestState(raw)
+        step = lifecycle.step(before, event)
+        guard = [CaptureRequestRow.id == request_id, CaptureRequestRow.state == before.value]
+        if step.decision:
+            guard.append(CaptureRequestRow.expires_at > now)
+        if step.fenced:
+            guard.append(CaptureRequestRow.dispatch_attempts == fence)
+        changes = {"state": step.to.value, "updated_at": now, **(values or {})}
+        if event is Event.DISPATCH_STARTED:
+            changes.update(
+                dispatch_started_at=now, dispatch_attempts=CaptureRequestRow.dispatch_attempts + 1
+            )
+        res = await s.execute(
+            update(CaptureRequestRow)
+            .where(*guard)
+            .values(**changes)
+            .execution_options(synchronize_session=False)
+        )
+        if res.rowcount != 1:  # type: ignore[attr-defined]
+            current = await s.scalar(
+                select(CaptureRequestRow.state).where(CaptureRequestRow.id == request_id)
+            )
+            raise LostRace(RequestState(current) if current else None, event)
+        if command is not None and not await _change_command(s, command, now):
+            raise LostRace(before, event)
+        row = await s.get(CaptureRequestRow, request_id, populate_existing=True)
+        assert row is not None
+        await _move_quota(s, step.quota, row, now, quota_remaining)
+        if step.decision:
+            _decide(s, row, event, actor, now, facts)
+        if event is Event.DISPATCHED:
+            _record_commands(s, row, commands, now)
+        if lifecycle.is_final(step.to):
+            await s.execute(
+                update(RequestDeviceRow)
+                .where(RequestDeviceRow.request_id == request_id)
+                .values(active=False)
+            )
+        effects = step.effects_for(request_id, event, tag=tag, **facts)
+        enqueue_effects(s, effects, now)
+        audit(
+            s,
+            at=now,
+            actor=actor,
+            action=event.value,
+            request_id=request_id,
+            before=before.value,
+            after=step.to.value,
+            **_audit_detail(facts, command, commands),
+        )
+        if command is not None and command.to in FINAL_COMMAND and await _all_final(s, request_id):
+            effects += await self._apply_in(
+                s, request_id, Event.COMPLETED, actor=actor, now=now, facts={}
+            )
+        return effects
+
+
+def _insert(s: AsyncSession, request_id: str, new: NewRequest, now: datetime) -> None:
+    s.add(
+        CaptureRequestRow(
+            id=request_id,
+            team_id=new.team_id,
+            channel_id=new.channel_id,
+            requester_id=new.requester_id,
+            target_user_id=new.target_user_id,
+            target_email=new.target_email,
+            command_type=new.command_type,
+            args=new.args,
+            devices=[d.to_json() for d in new.devices],
+            reason=new.reason,
+            state=RequestState.PENDING_APPROVAL.value,
+            created_at=now,
+            updated_at=now,
+            expires_at=new.expires_at,
+            dispatch_attempts=0,
+        )
+    )
+    for d in new.devices:
+        s.add(
+            RequestDeviceRow(
+                request_id=request_id,
+                device_id=d.device_id,
+                command_type=new.command_type,
+                active=True,
+            )
+        )
+
+
+async def _change_command(s: AsyncSession, change: CommandChange, now: datetime) -> bool:
+    guard = [
+        DexCommandRow.command_id == change.command_id,
+        DexCommandRow.status == change.from_status,
+    ]
+    if change.to is None:  # a stuck flag, once per status
+        guard.append(DexCommandRow.stale_flagged.is_(False))
+        values: dict[str, Any] = {"stale_flagged": True}
+    else:
+        values = {
+            "status": change.to,
+            "status_changed_at": now,
+            "completed_date": change.completed_date,
+            "filename": change.filename,
+            "stale_flagged": False,  # a new status gets its own stuck-check
+        }
+    res = await s.execute(
+        update(DexCommandRow)
+        .where(*guard)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(res.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def _all_final(s: AsyncSession, request_id: str) -> bool:
+    open_left = await s.scalar(
+        select(func.count()).where(
+            DexCommandRow.request_id == request_id, DexCommandRow.status.not_in(FINAL_COMMAND)
+        )
+    )
+    return not open_left
+
+
+async def _move_quota(
+    s: AsyncSession,
+    move: str | None,
+    row: CaptureRequestRow,
+    now: datetime,
+    quota_remaining: int | None,
+) -> None:
+    if move == "reserve":
+        units = len(row.devices)
+        if quota_remaining is not None:
+            held = await count_held(s)
+            if quota_remaining - held - units < 0:
+                raise QuotaShort(held=held, units=units, at="approval")  # rolls back
+        s.add(
+            QuotaReservationRow(
+                request_id=row.id, units=units, state="held", created_at=now, updated_at=now
+            )
+        )
+    elif move in ("consume", "release"):
+        await s.execute(
+            update(QuotaReservationRow)
+            .where(QuotaReservationRow.request_id == row.id, QuotaReservationRow.state == "held")
+            .values(state="consumed" if move == "consume" else "released", updated_at=now)
+        )
+
+
+def _decide(
+    s: AsyncSession,
+    row: CaptureRequestRow,
+    event: Event,
+    actor: str,
+    now: datetime,
+    facts: dict[str, Any],
+) -> None:
+    s.add(
+        DecisionRow(
+            request_id=row.id,
+            decision="approved" if event is Event.APPROVED else "denied",
+            decider_id=actor,
+            note=facts.get("note"),
+            break_glass=bool(facts.get("break_glass")),
+            decided_at=now,
+        )
+    )
+
+
+def _record_commands(
+    s: AsyncSession, row: CaptureRequestRow, commands: Sequence[CommandRecord], now: datetime
+) -> None:
+    regs = {d["device_id"]: d.get("registration_id") for d in row.devices}
+    for c in commands:
+        s.add(
+            DexCommandRow(
+                command_id=c.command_id,
+                request_id=row.id,
+                device_id=c.device_id,
+                registration_id=regs.get(c.device_id),
+                user_email=row.target_email,
+                command_type=row.command_type,
+                status=c.status,
+                created_date=c.created_date,
+                completed_date=c.completed_date,
+                filename=c.filename,
+                status_changed_at=now,
+                stale_flagged=False,
+            )
+        )
+
+
+def _audit_detail(
+    facts: dict[str, Any], command: CommandChange | None, commands: Sequence[CommandRecord]
+) -> dict[str, Any]:
+    detail: dict[str, Any] = {
+        k: v for k, v in facts.items() if isinstance(v, str | int | float | bool | None)
+    }
+    if command is not None:
+        detail.update(
+            command_id=command.command_id, status_from=command.from_status, status_to=command.to
+        )
+    if commands:
+        detail["command_ids"] = [c.command_id for c in commands]
+    return detail

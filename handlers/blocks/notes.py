@@ -1,0 +1,139 @@
+"""Thread notes and messages to the requester, worded from the facts an effect carries.
+
+The outbox stores facts (who approved, which devices got the command, why it was not sent);
+these renderers write the sentences when the effect is performed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bot.domain.errors import inert
+from bot.domain.lifecycle import Note
+from bot.domain.model import CaptureRequest
+from handlers.blocks.capture import render_thread_note, render_thread_status
+from handlers.blocks.common import Rendered
+
+CANCELLED_WHY = {
+    "parent": "I couldn't post your request in {channel} ({error}), so it was cancelled. "
+    "If I'm not in that channel, invite me with `/invite @dexbot` and ask again.",
+    "card": "I couldn't post the approval card in the approvals channel ({error}), so your "
+    "request was cancelled. Ask an admin to invite me there, then ask again.",
+    "superseded": "Your request {short_id} never got its approval card, so a new identical "
+    "request from {by} replaced it.",
+}
+_NOT_SENT = {
+    "quota_used_up": "Cloudflare's command quota is used up.",
+    "no_longer_valid": "the request is not valid any more ({detail})",
+    "cloudflare_refused": "Cloudflare refused the command: {detail}",
+    "not_sendable": "the command could not be sent ({detail})",
+    "cloudflare_kept_failing": "Cloudflare kept failing ({why}); ask again later.",
+    "unclear": "I can't tell which command is ours ({detail}); check history",
+}
+
+
+def _mention(user_id: Any) -> str:
+    return f"<@{inert(str(user_id), 20)}>" if user_id else "someone"
+
+
+def not_sent_words(reason: str | None, facts: Mapping[str, Any]) -> str:
+    """Why a request was not sent to Cloudflare, in words."""
+    if reason == "quota_used_up" and facts.get("reset_time"):
+        return f"Cloudflare's command quota is used up until {str(facts['reset_time'])[11:16]} UTC."
+    template = _NOT_SENT.get(reason or "", "it could not be sent ({detail})")
+    return template.format(
+        detail=inert(str(facts.get("detail") or reason), 300),
+        why=inert(str(facts.get("why") or ""), 60),
+    )
+
+
+def _upload_words(error: str) -> str:
+    kind, _, detail = error.partition(" (")
+    if kind == "UploadFailed":
+        return f"Slack did not accept the file ({inert(detail.rstrip(')'), 60)})"
+    error = kind
+    if error.startswith("Dex"):
+        return "the download from Cloudflare kept failing"
+    if error in ("TimeoutError", "OSError", "ConnectError", "ReadTimeout", "RemoteProtocolError"):
+        return "the connection kept failing"
+    return f"Slack refused it: {inert(error, 60)}"
+
+
+def _note_text(note: Note, f: Mapping[str, Any]) -> str:
+    if note is Note.APPROVED:
+        return f"Approved by {_mention(f.get('approver'))}. Sending to Cloudflare…"
+    if note is Note.DENIED:
+        reason = f.get("note")
+        return f"Denied by {_mention(f.get('decider'))}" + (
+            f": {inert(reason, 300)}" if reason else "."
+        )
+    if note is Note.EXPIRED:
+        return (
+            f"{_mention(f.get('requester'))} nobody approved this within "
+            f"{f.get('ttl_minutes')} min, so it expired. Ask again with /dex if it is still needed."
+        )
+    if note is Note.SENT:
+        lines = [
+            f"Sent to {inert(s.get('device'), 60)}, command {inert(s.get('command_id'))}"
+            for s in f.get("sent") or []
+        ]
+        missing = [inert(m, 60) for m in f.get("missing") or []]
+        if missing:
+            lines.append(
+                f"Not received by {', '.join(missing)}: Cloudflare has no command for it; "
+                "see `/dex history`."
+            )
+        return "\n".join(lines)
+    if note is Note.NOT_SENT:
+        return f"Not sent: {not_sent_words(f.get('reason'), f)}"
+    if note is Note.STUCK:
+        name, minutes = inert(f.get("device"), 60), f.get("minutes")
+        if f.get("status") == "PENDING_EXEC":
+            return (
+                f"{name} hasn't picked up the command in {minutes} min. It may be offline; "
+                "Cloudflare gives up 10 minutes after sending and the command will then "
+                "show as failed."
+            )
+        return f"{name} has been uploading for {minutes} min; large captures take a while."
+    if note is Note.UPLOAD_GAVE_UP:
+        return (
+            f"I couldn't upload the result into this thread after {f.get('attempts')} tries: "
+            f"{_upload_words(str(f.get('error')))}. It is still in the Cloudflare dashboard."
+        )
+    return note.value
+
+
+def render_note(note: Note, facts: Mapping[str, Any], req: CaptureRequest) -> Rendered:
+    """A note in the request's thread."""
+    return render_thread_note(_note_text(note, facts))
+
+
+def render_status_fact(facts: Mapping[str, Any]) -> Rendered:
+    """A command's new status in the thread, from the poller's facts."""
+    return render_thread_status(
+        str(facts.get("device") or facts.get("command_id")),
+        str(facts.get("command_id")),
+        str(facts.get("status")),
+        detail=facts.get("detail"),
+    )
+
+
+def requester_text(note: Note, facts: Mapping[str, Any], req: CaptureRequest) -> str:
+    """What the requester is told directly (or in the answer to their command)."""
+    if note is Note.CANCELLED:
+        template = CANCELLED_WHY.get(
+            str(facts.get("why")), "Your request {short_id} was cancelled."
+        )
+        return template.format(
+            channel=f"<#{inert(req.channel_id, 20)}>",
+            error=inert(str(facts.get("error") or "unknown error"), 60),
+            short_id=req.short_id,
+            by=_mention(facts.get("by")),
+        )
+    return _note_text(note, facts)
+
+
+def render_requester_note(note: Note, facts: Mapping[str, Any], req: CaptureRequest) -> Rendered:
+    """A direct message to the requester."""
+    return render_thread_note(requester_text(note, facts, req))
