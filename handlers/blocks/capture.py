@@ -345,12 +345,39 @@ def _button(
     )
 
 
+#: What each command type is called where a person decides or waits on it.
+KIND_NAME = {
+    CommandType.PCAP: "packet capture",
+    CommandType.WARP_DIAG: "WARP diagnostic bundle",
+    CommandType.SPEED_TEST: "speed test",
+}
+#: What a device is uploading while a command of this type is PENDING_UPLOAD.
+_UPLOADING = {
+    CommandType.PCAP: "uploading the capture",
+    CommandType.WARP_DIAG: "uploading the diagnostic bundle",
+    CommandType.SPEED_TEST: "uploading the results",
+}
+
+
+def _known(command_type: str) -> bool:
+    return command_type in {t.value for t in CommandType}
+
+
+def kind_name(command_type: str) -> str:
+    """ "packet capture", "WARP diagnostic bundle", "speed test" """
+    try:
+        return KIND_NAME[CommandType(command_type)]
+    except ValueError:
+        return outside(command_type, 40)
+
+
 def _buttons(req: CaptureRequest) -> ActionsBlock:
     spends = f"It spends {req.units} of the account's Cloudflare command quota."
     reason = "You can give a reason next; the requester will see it."
+    ask = truncate(f"Approve this {kind_name(req.command_type)}?", 100)
     return ActionsBlock(
         elements=[
-            _button(req, "Approve", ActionId.APPROVE, "primary", "Approve this capture?", spends),
+            _button(req, "Approve", ActionId.APPROVE, "primary", ask, spends),
             _button(req, "Deny", ActionId.DENY, "danger", "Deny this request?", reason),
         ]
     )
@@ -376,8 +403,9 @@ def render_card(req: CaptureRequest, forecast: Forecast | None, *, now: datetime
         _field(f"Device{'s' if req.units != 1 else ''}", _devices(req, registration=True)),
         _field("What", _capitalised(what)),
         _field("Reason", _reason(req)),
-        _field("Expires", expires),
     ]
+    if pending:  # a closed card has nothing left to expire
+        fields.append(_field("Expires", expires))
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=header)),
         SectionBlock(fields=[MarkdownTextObject(text=f) for f in fields]),
@@ -403,7 +431,12 @@ def _plain(mrkdwn: str) -> str:
 
 
 def render_thread_status(
-    device_name: str, command_id: str, status: str, *, detail: str | None = None
+    device_name: str,
+    command_id: str,
+    status: str,
+    *,
+    detail: str | None = None,
+    command_type: str | None = None,
 ) -> Rendered:
     """A short reply in the request's thread when a command's status changes.
 
@@ -411,6 +444,8 @@ def render_thread_status(
     ``detail`` (escaped) follows a failure, or any other status after a dash.
     """
     emoji, _, words = _status_of(status)
+    if status == CommandStatus.PENDING_UPLOAD and command_type:
+        words = _UPLOADING.get(CommandType(command_type), words) if _known(command_type) else words
     if detail:
         joiner = ": " if status == CommandStatus.FAILED else " — "
         words += joiner + _escaped(detail, 2000)

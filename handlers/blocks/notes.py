@@ -116,6 +116,7 @@ def render_status_fact(facts: Mapping[str, Any]) -> Rendered:
         str(facts.get("command_id")),
         str(facts.get("status")),
         detail=facts.get("detail"),
+        command_type=facts.get("command_type"),
     )
 
 

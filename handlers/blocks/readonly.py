@@ -157,7 +157,7 @@ def _status_card(s: DeviceLiveStatus, now: datetime) -> list[Block]:
         f"{_pct(s.disk_usage_pct)}",
         f"*Battery*\n{battery}",
         f"*Wi-Fi*\n{' · '.join(wifi_parts) or MISSING}",
-        f"*RTT*\n↓ {_ms(down)} · ↑ {_ms(up)}",
+        f"*Round-trip time*\ndownstream {_ms(down)} · upstream {_ms(up)}",
         f"*Estimated loss*\n{_pct(s.estimated_loss_pct, 1)}",
         f"*ISP*\n{_isp(s.isp_ipv4)}",
         f"*Last seen*\n{relative_time(parse_timestamp(s.timestamp), now)}",

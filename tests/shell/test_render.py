@@ -69,7 +69,7 @@ def test_header_section_fields_and_context() -> None:
 
 def _card_buttons() -> list[dict[str, object]]:
     confirm = {
-        "title": {"type": "plain_text", "text": "Approve this capture?"},
+        "title": {"type": "plain_text", "text": "Approve this packet capture?"},
         "text": {"type": "plain_text", "text": "It spends 1 command."},
         "confirm": {"type": "plain_text", "text": "Approve"},
         "deny": {"type": "plain_text", "text": "Back"},
@@ -110,7 +110,7 @@ def test_buttons_are_numbered_choices_from_the_first_free_number() -> None:
     )
     assert approve.style == "primary"
     assert approve.confirm == Confirm(
-        "Approve this capture?", "It spends 1 command.", "Approve", "Back"
+        "Approve this packet capture?", "It spends 1 command.", "Approve", "Back"
     )
     assert (deny.number, deny.confirm) == (5, None)
 

@@ -27,7 +27,7 @@ async def test_request_approve_and_receive_the_capture(tmp_path: Path) -> None:
     shown = out.getvalue()
     assert code == 0, shown
     assert "[1] Approve  [2] Deny" in shown
-    assert "Approve this capture?" in shown and "Approve? [y/n] > y" in shown
+    assert "Approve this packet capture?" in shown and "Approve? [y/n] > y" in shown
     assert "dexbot (only you can see this):" in shown
     assert "✅ Approved by @max" in shown
     assert "    ↳ dexbot: ⬆️ ann-macbook: uploading the capture" in shown  # in the thread

@@ -256,7 +256,7 @@ def test_pending_card_buttons_carry_only_the_request_id_and_ask_first() -> None:
         "danger",
         REQUEST_ID,
     )
-    assert approve["confirm"]["title"]["text"] == "Approve this capture?"
+    assert approve["confirm"]["title"]["text"] == "Approve this packet capture?"
     assert approve["confirm"]["text"]["text"] == (
         "It spends 2 of the account's Cloudflare command quota."
     )
@@ -337,3 +337,20 @@ def test_text_that_grows_fivefold_when_escaped_still_fits() -> None:
         render_parent(hostile, now=NOW, approval_channel=None)
     render_thread_status(amps, amps, "FAILED", detail=amps)
     render_thread_note(amps * 3)
+
+
+def test_each_type_is_named_in_the_confirm_and_the_upload_words() -> None:
+    for kind, name in (("warp-diag", "WARP diagnostic bundle"), ("speed-test", "speed test")):
+        card = render_card(replace(PENDING, command_type=kind, args={}), None, now=NOW)
+        approve = action_elements(card)[0]
+        assert approve["confirm"]["title"]["text"] == f"Approve this {name}?"
+    diag = render_thread_status("ann-macbook", "c1", "PENDING_UPLOAD", command_type="warp-diag")
+    assert "uploading the diagnostic bundle" in diag.text and "capture" not in diag.text
+    speed = render_thread_status("ann-macbook", "c1", "PENDING_UPLOAD", command_type="speed-test")
+    assert "uploading the results" in speed.text
+
+
+def test_a_closed_card_shows_no_expiry() -> None:
+    denied = render_card(replace(PENDING, state=RequestState.DENIED), None, now=NOW)
+    assert "Expires" not in dump(denied)
+    assert "Expires" in dump(render_card(PENDING, None, now=NOW))

@@ -330,7 +330,7 @@ def test_missing_values_show_a_dash_never_none() -> None:
     assert "None" not in out and "null" not in out
     assert f"*Battery*\\n{MISSING}" in out
     assert f"*Last seen*\\n{MISSING}" in out
-    assert f"*RTT*\\n↓ {MISSING} · ↑ {MISSING}" in out
+    assert f"*Round-trip time*\\ndownstream {MISSING} · upstream {MISSING}" in out
 
     nameless = EligibleDevice.model_validate({"deviceId": "dev-2"})
     out = dump(render_devices([nameless], heading="D", now=NOW))
