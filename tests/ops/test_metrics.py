@@ -222,3 +222,10 @@ def test_every_metric_is_on_the_dashboard() -> None:
     families = {re.sub(r"_(total|bucket|sum|count)$", "", n) for n in names}
     shown = {re.sub(r"_(total|bucket|sum|count)$", "", n) for n in _dashboard_metric_names()}
     assert families - shown == set()
+
+
+def test_the_readme_documents_every_metric() -> None:
+    readme = (ROOT / "README.md").read_text()
+    families = {re.sub(r"_(total|bucket|sum|count)$", "", n) for n in _all_names()}
+    undocumented = {f for f in families if f not in readme}
+    assert undocumented == set()
