@@ -12,6 +12,7 @@ dashboard's ``sum()`` over replicas never multiplies them. Gauges of this proces
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
@@ -133,6 +134,10 @@ class Metrics:
             registry=r,
         )
         self.quota_reset_seconds.set_function(self._seconds_to_reset)
+        # NaN until Cloudflare was first asked: a fresh replica must not look like "quota 0"
+        # to an alert (a comparison with NaN is never true).
+        self.quota_remaining.set(math.nan)
+        self.quota_limit.set(math.nan)
         self.rate_budget_used = Gauge(
             "dexbot_cloudflare_rate_budget_used",
             "Cloudflare requests this process sent in the current window (sum() over replicas).",
@@ -217,7 +222,7 @@ class Metrics:
 
     def _seconds_to_reset(self) -> float:
         if self._quota_reset_at is None:
-            return 0.0
+            return math.nan
         return max(0.0, self._quota_reset_at - self.clock())
 
     # -- scraping ---------------------------------------------------------------------------

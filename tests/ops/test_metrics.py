@@ -5,6 +5,7 @@ budget and (on the poller lease's holder only) the database; labels carry no ids
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -112,6 +113,9 @@ async def test_quota_gauges_show_what_cloudflare_said_last(metered: MeteredBot) 
     bot = metered.harness
     reset = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
     await bot.sim.set_quota(quota=40, quota_usage=7, reset_time=reset.isoformat())
+    unread = await metered.scrape()  # nothing asked Cloudflare yet: unknown, not zero
+    assert math.isnan(unread.value("dexbot_quota_remaining"))
+    assert math.isnan(unread.value("dexbot_quota_reset_seconds"))
     reply = await bot.slash("quota", user=SAM)
     assert reply is not None and "33" in reply.text  # what the person saw ...
     got = await metered.scrape()
