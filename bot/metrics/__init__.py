@@ -20,23 +20,13 @@ from typing import Protocol
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import Metric
 
-#: Lifecycle events ``observe_transition`` understands, and the counters each one moves.
-TRANSITIONS = (
-    "requested",
-    "approved",
-    "auto_approved",
-    "denied",
-    "expired",
-    "cancelled",
-    "dispatched",
-    "dispatch_failed",
-    "completed",
-)
-#: Events after which a request is over: they count in ``dexbot_requests_total{outcome}``.
+from bot.domain.lifecycle import Event
+
+#: Lifecycle events that reach a final state: they count in ``dexbot_requests_total{outcome}``.
 FINAL_OUTCOMES = frozenset({"denied", "expired", "cancelled", "dispatch_failed", "completed"})
+#: Lifecycle event -> the counter it moves (other events, e.g. dispatch_retry, move none).
 _COUNTER_OF = {
     "approved": "approvals",
-    "auto_approved": "auto_approvals",
     "denied": "denials",
     "expired": "expiries",
     "dispatched": "dispatches",
@@ -185,21 +175,25 @@ class Metrics:
 
     # -- what the lifecycle and the worker call ----------------------------------------------
 
-    def observe_transition(self, event: str, request_type: str) -> None:
-        """Count one lifecycle event of a request of ``request_type`` (pcap, warp-diag, ...).
-
-        ``event`` is one of ``TRANSITIONS``; call it once per transition that happened (after
-        the guarded UPDATE matched), from the one transition path, never from a retry.
+    def observe_transition(
+        self, event: Event | str, request_type: str, *, by_policy: bool = False
+    ) -> None:
+        """Count one lifecycle event (``bot.domain.lifecycle.Event``) of a request of
+        ``request_type`` (pcap, warp-diag, speed-test); ``by_policy`` marks an approval no
+        person gave. Call it once per transition that happened (its guarded UPDATE matched and
+        committed), from the one transition path, never for a lost race.
         """
-        if event not in TRANSITIONS:
-            raise ValueError(f"unknown lifecycle event {event!r}; expected one of {TRANSITIONS}")
-        if event == "requested":
+        name = Event(event).value  # an unknown event raises: a typo must not count silently
+        if name == "requested":
             self.requests_received.labels(request_type).inc()
-        if event in FINAL_OUTCOMES:
-            self.requests.labels(request_type, event).inc()
-        name = _COUNTER_OF.get(event)
-        if name is not None:
-            counter: Counter = getattr(self, name)
+        if name in FINAL_OUTCOMES:
+            self.requests.labels(request_type, name).inc()
+        if name == "approved" and by_policy:
+            self.auto_approvals.labels(request_type).inc()
+            return
+        counter_name = _COUNTER_OF.get(name)
+        if counter_name is not None:
+            counter: Counter = getattr(self, counter_name)
             counter.labels(request_type).inc()
 
     def observe_poll_cycle(self, seconds: float, *, ok: bool) -> None:

@@ -173,6 +173,8 @@ def test_lifecycle_transitions_move_their_counters() -> None:
         m.observe_transition(event, "pcap")
     m.observe_transition("requested", "warp-diag")
     m.observe_transition("denied", "warp-diag")
+    m.observe_transition("dispatch_retry", "pcap")  # a lifecycle event with no counter
+    m.observe_transition("approved", "speed-test", by_policy=True)
     got = m.registry.get_sample_value
     assert got("dexbot_requests_received_total", {"type": "pcap"}) == 1
     assert got("dexbot_approvals_total", {"type": "pcap"}) == 1
@@ -181,6 +183,8 @@ def test_lifecycle_transitions_move_their_counters() -> None:
     assert got("dexbot_denials_total", {"type": "warp-diag"}) == 1
     assert got("dexbot_requests_total", {"type": "warp-diag", "outcome": "denied"}) == 1
     assert got("dexbot_approvals_total", {"type": "warp-diag"}) is None
+    assert got("dexbot_auto_approvals_total", {"type": "speed-test"}) == 1
+    assert got("dexbot_approvals_total", {"type": "speed-test"}) is None
     try:
         m.observe_transition("approve", "pcap")  # a typo must not count silently
     except ValueError:
