@@ -60,6 +60,18 @@ def _parser() -> argparse.ArgumentParser:
         help="simulated seconds per real second (default 1)",
     )
 
+    doctor = sub.add_parser(
+        "doctor", help="check the set-up against Slack, Cloudflare and the database"
+    )
+    doctor.add_argument(
+        "--mode",
+        choices=["serve", "socket", "worker"],
+        help="the runner to check for (default: socket when SLACK_APP_TOKEN is set, else serve)",
+    )
+    doctor.add_argument(
+        "--manifest", metavar="FILE", help="app manifest to compare scopes with (app_manifest.yml)"
+    )
+
     sub.add_parser("worker", help="run only the background poller")
     sub.add_parser("migrate", help="upgrade the database schema")
     return p
@@ -115,6 +127,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.shell import run_shell
 
         return run_shell(args)
+    if args.command == "doctor":
+        from pathlib import Path
+
+        from bot.doctor import run_doctor
+
+        return run_doctor(args.mode, Path(args.manifest) if args.manifest else None, sys.stdout)
     settings = _settings(args.command)
     from bot.logs import setup_logging
 

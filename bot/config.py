@@ -93,7 +93,11 @@ class Settings(BaseSettings):
     # Runners
     health_host: str = "127.0.0.1"
     health_port: int = Field(3001, ge=0, le=65535)
+    #: ``dexbot worker``'s ``/healthz``, ``/readyz`` and ``/metrics`` (0: any free port, logged).
+    worker_health_port: int = Field(3002, ge=0, le=65535)
     log_level: str = "INFO"
+    #: ``text`` for terminals; ``json``: one object per line for a log pipeline.
+    dexbot_log_format: Literal["text", "json"] = "text"
 
     @field_validator("dex_requesters", "dex_approvers", mode="before")
     @classmethod

@@ -6,8 +6,9 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from bot.app import DexBot, assemble, create_worker
+from bot.app import DexBot, Services, assemble, create_worker
 from bot.config import Settings
+from bot.metrics import Metrics
 from bot.store.db import create_engine, migrate
 
 log = logging.getLogger("dexbot")
@@ -17,6 +18,28 @@ def _background(bot: DexBot, worker: bool) -> list[Callable[[], Coroutine[Any, A
     if not worker:
         return []
     return [create_worker(bot.services).run]
+
+
+def instrument(services: Services) -> Metrics:
+    """This process's metrics, attached to its Slack and Cloudflare clients, its artifact
+    uploads and (read at scrape time, on the poller lease's holder only) its database.
+    Call it before the first request: Bolt copies the Slack client's handlers per request."""
+    from bot.metrics.hooks import (
+        instrument_dex_client,
+        instrument_slack_client,
+        instrument_upload_client,
+    )
+    from bot.metrics.store import watch_store
+    from bot.worker.artifacts import ArtifactRelay
+
+    metrics = Metrics()
+    instrument_slack_client(services.slack, metrics)
+    instrument_dex_client(services.dex, metrics)
+    relay = services.deliverer.upload
+    if isinstance(relay, ArtifactRelay):
+        instrument_upload_client(relay.http, metrics)
+    watch_store(metrics, services.engine, services.owner, clock=services.clock)
+    return metrics
 
 
 async def migrate_only(settings: Settings) -> None:
@@ -34,7 +57,8 @@ async def run_serve(settings: Settings, host: str, port: int, *, worker: bool = 
     from bot.web import serve
 
     bot = assemble(settings)
-    await serve(bot, host, port, background=_background(bot, worker))
+    metrics = instrument(bot.services)
+    await serve(bot, host, port, background=_background(bot, worker), metrics=metrics)
 
 
 async def run_socket_mode(settings: Settings, *, worker: bool = True) -> None:
@@ -49,20 +73,36 @@ async def run_socket_mode(settings: Settings, *, worker: bool = True) -> None:
         health_host=settings.health_host,
         health_port=settings.health_port,
         background=_background(bot, worker),
+        metrics=instrument(bot.services),
     )
 
 
 async def run_worker(settings: Settings) -> None:
-    """Only the poller and the outbox deliverer: no Bolt app is built."""
+    """Only the poller and the outbox deliverer (no Bolt app is built), with ``/healthz``,
+    ``/readyz`` and ``/metrics`` on ``HEALTH_HOST:WORKER_HEALTH_PORT``."""
     import asyncio
 
+    from aiohttp import web
+
     from bot.app import build_services
+    from bot.web import Readiness, health_routes
 
     services = build_services(settings)
+    metrics = instrument(services)
+    health = web.Application()
+    health.add_routes(health_routes(Readiness(services), metrics))
+    runner = web.AppRunner(health, access_log=None)
     try:
         if settings.dexbot_auto_migrate:
             await migrate(services.engine)
+        await runner.setup()
+        await web.TCPSite(runner, settings.health_host, settings.worker_health_port).start()
+        host, port = runner.addresses[0][:2]
+        log.info(
+            "worker health endpoints on http://%s:%d/healthz, /readyz and /metrics", host, port
+        )
         log.info("worker started")
         await create_worker(services).run()
     finally:
+        await asyncio.shield(runner.cleanup())
         await asyncio.shield(services.aclose())

@@ -1,5 +1,6 @@
 """``dexbot socket``: Socket Mode, for workspaces without a public URL. Also serves
-``/healthz`` and ``/readyz`` on a small local port, and reconnects a socket that is stuck."""
+``/healthz``, ``/readyz`` and ``/metrics`` on a small local port, and reconnects a socket that
+is stuck."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 
 from bot.app import DexBot
 from bot.config import StartupError
+from bot.metrics import Metrics
+from bot.metrics.hooks import payload_kind
 from bot.web import Readiness, health_routes
 
 log = logging.getLogger("dexbot.socket")
@@ -56,6 +60,20 @@ async def _watchdog(handler: AsyncSocketModeHandler, interval: float = 10.0) -> 
                 log.exception("reconnect failed; will try again")
 
 
+class TimedSocketModeHandler(AsyncSocketModeHandler):
+    """Bolt's handler, timing each envelope from arrival to the ack sent back on the socket."""
+
+    metrics: Metrics | None = None
+
+    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        """Dispatch as usual; observe the ack latency."""
+        started = time.monotonic()
+        await super().handle(client, req)
+        if self.metrics is not None:
+            kind = payload_kind(req.payload or {})
+            self.metrics.ack_latency.labels(kind).observe(time.monotonic() - started)
+
+
 class AppTokenRefused(StartupError):
     """Slack refused the app-level token; retrying will not help."""
 
@@ -81,13 +99,15 @@ async def run_socket(
     health_host: str,
     health_port: int,
     background: list[Callable[[], Coroutine[Any, Any, None]]] | None = None,
+    metrics: Metrics | None = None,
 ) -> None:
     """Connect to Slack over Socket Mode and run until cancelled."""
     await bot.start()
-    handler = AsyncSocketModeHandler(bot.app, app_token, ping_interval=10)
-    readiness = Readiness(bot, socket_connected=lambda: socket_up(handler.client))
+    handler = TimedSocketModeHandler(bot.app, app_token, ping_interval=10)
+    handler.metrics = metrics
+    readiness = Readiness(bot.services, socket_connected=lambda: socket_up(handler.client))
     health = web.Application()
-    health.add_routes(health_routes(readiness))
+    health.add_routes(health_routes(readiness, metrics))
     runner = web.AppRunner(health, access_log=None)
     tasks: list[asyncio.Task[None]] = []
     # Cleanup covers the connect too: the SDK retries a failing connect forever, so a stop
@@ -95,7 +115,11 @@ async def run_socket(
     try:
         await runner.setup()
         await web.TCPSite(runner, health_host, health_port).start()
-        log.info("health endpoints on http://%s:%d/healthz and /readyz", health_host, health_port)
+        log.info(
+            "health endpoints on http://%s:%d/healthz, /readyz and /metrics",
+            health_host,
+            health_port,
+        )
         await check_app_token(bot, app_token)
         await handler.connect_async()
         tasks.append(asyncio.create_task(_watchdog(handler)))

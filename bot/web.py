@@ -1,6 +1,7 @@
 """``dexbot serve``: an aiohttp server. Slack's slash commands, interactivity and options all
-arrive at ``POST /slack/events`` (signed; Bolt verifies); ``/healthz`` is liveness and
-``/readyz`` checks the database, the Cloudflare token and, in Socket Mode, the connection."""
+arrive at ``POST /slack/events`` (signed; Bolt verifies); ``/healthz`` is liveness,
+``/readyz`` checks the database, the Cloudflare token and, in Socket Mode, the connection, and
+``/metrics`` is Prometheus' text format (when the runner passes a ``Metrics``)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from sqlalchemy import text
 
-from bot.app import DexBot
+from bot.app import DexBot, Services
 from bot.dex.errors import DexAuthError, DexError
+from bot.metrics import Metrics
+from bot.metrics.hooks import payload_kind
 
 log = logging.getLogger("dexbot.web")
 CLOUDFLARE_CHECK_TTL = 60.0
@@ -24,14 +28,16 @@ CLOUDFLARE_CHECK_TTL = 60.0
 class Readiness:
     """Checks behind ``/readyz``; the Cloudflare check is cached (it costs a request)."""
 
-    def __init__(self, bot: DexBot, *, socket_connected: Callable[[], bool] | None = None) -> None:
-        self.bot = bot
+    def __init__(
+        self, services: Services, *, socket_connected: Callable[[], bool] | None = None
+    ) -> None:
+        self.services = services
         self.socket_connected = socket_connected
         self._cf: tuple[float, bool, str] | None = None
 
     async def _database(self) -> tuple[bool, str]:
         try:
-            async with self.bot.services.engine.connect() as conn:
+            async with self.services.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
             return True, "ok"
         except Exception as exc:
@@ -42,7 +48,7 @@ class Readiness:
         if self._cf and now - self._cf[0] < CLOUDFLARE_CHECK_TTL:
             return self._cf[1], self._cf[2]
         try:
-            await self.bot.services.dex.get_quota()
+            await self.services.dex.get_quota()
             result = (True, "ok")
         except DexAuthError:
             result = (False, "Cloudflare refused the API token")
@@ -63,8 +69,8 @@ class Readiness:
         return ok, checks
 
 
-def health_routes(readiness: Readiness) -> list[web.RouteDef]:
-    """``/healthz`` and ``/readyz``."""
+def health_routes(readiness: Readiness, metrics: Metrics | None = None) -> list[web.RouteDef]:
+    """``/healthz``, ``/readyz`` and, given ``metrics``, ``/metrics``."""
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"ok": True})
@@ -73,18 +79,39 @@ def health_routes(readiness: Readiness) -> list[web.RouteDef]:
         ok, checks = await readiness.check()
         return web.json_response({"ok": ok, "checks": checks}, status=200 if ok else 503)
 
-    return [web.get("/healthz", healthz), web.get("/readyz", readyz)]
+    routes = [web.get("/healthz", healthz), web.get("/readyz", readyz)]
+    if metrics is not None:
+        routes.append(web.get("/metrics", metrics_handler(metrics)))
+    return routes
 
 
-def build_web_app(bot: DexBot, *, on_startup: list[Any] | None = None) -> web.Application:
+def metrics_handler(metrics: Metrics) -> Callable[[web.Request], Coroutine[Any, Any, web.Response]]:
+    """``GET /metrics``: the registry in Prometheus' text format."""
+
+    async def handle(_: web.Request) -> web.Response:
+        body = await metrics.scrape()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return handle
+
+
+def build_web_app(
+    bot: DexBot, *, on_startup: list[Any] | None = None, metrics: Metrics | None = None
+) -> web.Application:
     """The aiohttp application serving Slack and the health endpoints."""
 
     async def slack_events(request: web.Request) -> web.Response:
-        bolt_response = await bot.app.async_dispatch(await to_bolt_request(request))
+        started = time.monotonic()
+        bolt_request = await to_bolt_request(request)
+        bolt_response = await bot.app.async_dispatch(bolt_request)
+        if metrics is not None:  # Bolt answers once the listener acks (the rest runs on)
+            kind = payload_kind(bolt_request.body)
+            metrics.ack_latency.labels(kind).observe(time.monotonic() - started)
         return await to_aiohttp_response(bolt_response)
 
     web_app = web.Application(client_max_size=1 << 20)
-    web_app.add_routes([web.post("/slack/events", slack_events), *health_routes(Readiness(bot))])
+    health = health_routes(Readiness(bot.services), metrics)
+    web_app.add_routes([web.post("/slack/events", slack_events), *health])
     for hook in on_startup or []:
         web_app.on_startup.append(hook)
     return web_app
@@ -96,10 +123,11 @@ async def serve(
     port: int,
     *,
     background: list[Callable[[], Coroutine[Any, Any, None]]] | None = None,
+    metrics: Metrics | None = None,
 ) -> None:
     """Run until cancelled: migrations, the web server and any background tasks."""
     await bot.start()
-    runner = web.AppRunner(build_web_app(bot), access_log=None)
+    runner = web.AppRunner(build_web_app(bot, metrics=metrics), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -183,6 +183,13 @@ class DexClient:
         if self._owns_http:
             await self._http.aclose()
 
+    def add_response_hook(self, hook: Callable[[httpx.Response], Awaitable[None]]) -> None:
+        """Call ``hook`` with every HTTP answer (each attempt, 429s included), e.g. for metrics.
+
+        A hook sees a streamed download before its body is read; it must not read that body.
+        """
+        self._http.event_hooks["response"].append(hook)
+
     def rate_budget_remaining(self) -> int:
         """Requests left in the limiter's current window (0 while backing off after a 429)."""
         return self.limiter.remaining()

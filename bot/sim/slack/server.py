@@ -43,6 +43,20 @@ FAKE_SIGNING_SECRET = "fake-signing-secret-8f14e45fceea167a5a36dedd4bea2543"
 #: Fields slack_sdk sends as JSON strings in form bodies; recorded decoded.
 JSON_FIELDS = frozenset({"blocks", "attachments", "files", "metadata", "view", "event_payload"})
 CHUNK = 256 * 1024
+#: The bot scopes the fake's token was granted (``app_manifest.yml``'s; a test keeps them in
+#: step). Slack reports them on every answer to a valid token, in ``x-oauth-scopes``.
+FAKE_SCOPES = (
+    "commands",
+    "chat:write",
+    "files:write",
+    "files:read",
+    "users:read",
+    "users:read.email",
+    "usergroups:read",
+    "channels:join",
+    "channels:history",
+    "groups:history",
+)
 #: Methods that take the app-level token (``xapp-``) instead of the bot token.
 APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 
@@ -87,6 +101,8 @@ class Server:
         self._holds: dict[str, list[Hold]] = {}
         #: Exceptions raised inside the fake itself (each answered ``fatal_error``).
         self.internal_errors: list[Exception] = []
+        #: Scopes granted to the bot token (change it to provoke a missing scope).
+        self.oauth_scopes: list[str] = list(FAKE_SCOPES)
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -141,6 +157,8 @@ class Server:
         name = request.match_info["method"]
         args, token = await _parse(request)
         status, body, headers = 200, await self._answer(name, args, token), {}
+        if token == self.token:
+            headers["X-OAuth-Scopes"] = ",".join(self.oauth_scopes)
         if body.get("error") == "ratelimited":
             status, headers = 429, {"Retry-After": str(body.pop("retry_after"))}
         await self._record(name, args, status, body, token, request.path)
