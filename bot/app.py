@@ -25,6 +25,7 @@ from bot.config import Settings
 from bot.dex.client import DexClient
 from bot.domain.grammar import Limits
 from bot.domain.policy import AccessPolicy
+from bot.metrics import Metrics
 from bot.services.capture import CaptureService
 from bot.services.flows import Flows
 from bot.services.queries import Queries
@@ -79,6 +80,7 @@ class Services:
     clock: Callable[[], datetime] = utcnow
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     activity: Activity = field(default_factory=Activity)
+    metrics: Metrics = field(default_factory=Metrics)  # attached to clients by runners.instrument
     resources: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     captures: CaptureService = field(init=False)
     queries: Queries = field(init=False)
@@ -140,6 +142,7 @@ def build_services(
             approvers=settings.dex_approvers,
             read_open=settings.dex_read_open,
             allow_self_approval=settings.dex_allow_self_approval,
+            contact=settings.dex_access_contact,
         ),
         limits=Limits.from_settings(settings),
         clock=clock,

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     dex_approvers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     dex_read_open: bool = False
     dex_allow_self_approval: bool = False
+    #: Who to ask for access, shown as a mention: a user (U…/W…), a user group (S…) or a
+    #: channel (C…) id.
+    dex_access_contact: str | None = Field(None, pattern=r"^[UWSC][A-Z0-9]{2,}$")
     dex_approval_channel: str | None = None
     dex_approval_ttl_seconds: int = Field(1800, ge=60)
     dex_require_reason: bool = True

@@ -32,13 +32,17 @@ def instrument(services: Services) -> Metrics:
     from bot.metrics.store import watch_store
     from bot.worker.artifacts import ArtifactRelay
 
-    metrics = Metrics()
+    metrics = services.metrics
     instrument_slack_client(services.slack, metrics)
     instrument_dex_client(services.dex, metrics)
     relay = services.deliverer.upload
     if isinstance(relay, ArtifactRelay):
         instrument_upload_client(relay.http, metrics)
     watch_store(metrics, services.engine, services.owner, clock=services.clock)
+    services.requests.observers.append(
+        lambda event, kind, by_policy: metrics.observe_transition(event, kind, by_policy=by_policy)
+    )
+    services.deliverer.metrics = metrics
     return metrics
 
 

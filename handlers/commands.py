@@ -52,7 +52,9 @@ async def handle_dex(api: BotApi, body: dict[str, Any], respond: AsyncRespond, c
             cmd = None
         read_only = cmd is not None and isinstance(cmd, READ_ONLY)
         # Access first: a stranger learns nothing, not even whether their input parsed.
-        await api.flows.check_use(user_id, read_only=read_only)
+        # Help is for everyone: it is how a newcomer learns whom to ask.
+        if not isinstance(cmd, g.Help):
+            await api.flows.check_use(user_id, read_only=read_only)
         try:
             cmd = g.parse(body.get("text") or "", api.limits)
         except g.Incomplete as missing:

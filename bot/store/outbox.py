@@ -33,6 +33,7 @@ class OutboxItem:
     attempts: int
     interrupted: bool
     result: dict[str, Any] | None
+    created_at: datetime | None = None  # when the change that caused it was recorded
 
     @property
     def request_id(self) -> str:
@@ -120,6 +121,7 @@ class Outbox:
                 attempts=row.attempts + 1,
                 interrupted=was_sending or row.attempts > 0,
                 result=dict(row.result) if row.result else None,
+                created_at=row.created_at,
             )
 
     async def renew(self, key: str, now: datetime, lease: timedelta) -> bool:

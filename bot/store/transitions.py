@@ -9,15 +9,16 @@ fenced out by the attempt number it holds.
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain import lifecycle
 from bot.domain.errors import QuotaShort, UnknownRequest, already_requested
@@ -41,6 +42,7 @@ from bot.store.tables import (
     RequestDeviceRow,
 )
 
+log = logging.getLogger("dexbot.store")
 FINAL_COMMAND = ("SUCCESS", "FAILED")
 #: Serialises approvals across PostgreSQL replicas, so two cannot both take the last unit.
 APPROVAL_LOCK = 727274
@@ -69,8 +71,24 @@ class Outcome:
     effects: tuple[Effect, ...]
 
 
+#: Told of every event that committed: (event, command type, applied by a policy rule).
+Observer = Callable[[Event, str, bool], None]
+
+
 class RequestStore(RequestReads):
     """Capture requests: reads (``RequestReads``) and the one guarded write path."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        super().__init__(sessions)
+        self.observers: list[Observer] = []
+
+    def _tell(self, events: Sequence[Event], command_type: str, by_policy: bool) -> None:
+        for observe in self.observers:
+            for event in events:
+                try:
+                    observe(event, command_type, by_policy)
+                except Exception:  # an observer (metrics) must never undo a committed change
+                    log.warning("a lifecycle observer failed", exc_info=True)
 
     async def create(
         self, new: NewRequest, *, now: datetime, supersede_after: timedelta
@@ -108,6 +126,7 @@ class RequestStore(RequestReads):
             raise
         created = await self.get(request_id)
         assert created is not None
+        self._tell([Event.REQUESTED], new.command_type, False)
         return created
 
     async def _supersede_cardless(
@@ -180,11 +199,13 @@ class RequestStore(RequestReads):
         (another caller changed it first) or ``QuotaShort`` (an approval the quota left after
         reservations, ``quota_remaining``, cannot cover; nothing is written).
         """
+        applied: list[Event] = []
         async with self.sessions() as s, s.begin():
             effects = await self._apply_in(
                 s,
                 request_id,
                 event,
+                applied=applied,
                 actor=actor,
                 now=now,
                 facts=facts or {},
@@ -197,6 +218,7 @@ class RequestStore(RequestReads):
             )
         request = await self.get(request_id)
         assert request is not None
+        self._tell(applied, request.command_type, bool((facts or {}).get("by_policy")))
         return Outcome(request, tuple(effects))
 
     async def _apply_in(
@@ -214,6 +236,7 @@ class RequestStore(RequestReads):
         values: dict[str, Any] | None = None,
         commands: Sequence[CommandRecord] = (),
         command: CommandChange | None = None,
+        applied: list[Event] | None = None,
     ) -> list[Effect]:
         if event is Event.APPROVED and s.get_bind().dialect.name == "postgresql":
             await s.execute(text(f"SELECT pg_advisory_xact_lock({APPROVAL_LOCK})"))
@@ -272,9 +295,11 @@ class RequestStore(RequestReads):
             after=step.to.value,
             **_audit_detail(facts, command, commands),
         )
+        if applied is not None:
+            applied.append(event)
         if command is not None and command.to in FINAL_COMMAND and await _all_final(s, request_id):
             effects += await self._apply_in(
-                s, request_id, Event.COMPLETED, actor=actor, now=now, facts={}
+                s, request_id, Event.COMPLETED, actor=actor, now=now, facts={}, applied=applied
             )
         return effects
 

@@ -33,6 +33,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.domain.lifecycle import Effect, EffectKind, Event, Note
 from bot.domain.model import CaptureRequest, RequestState
 from bot.domain.quota import Forecast
+from bot.metrics import Metrics
 from bot.services.capture import CaptureService
 from bot.services.context import Context
 from bot.store.outbox import DONE, FAILED, OutboxItem
@@ -91,6 +92,7 @@ class Deliverer:
     render: Renderers
     upload: Upload | None = None
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    metrics: Metrics | None = None
 
     @property
     def lease(self) -> timedelta:
@@ -249,7 +251,11 @@ class Deliverer:
     async def thread_status(self, item: OutboxItem, req: CaptureRequest) -> dict[str, Any]:
         """A command's new status in the thread."""
         r = self.render.thread_status(item.effect.facts)
-        return await self.post_in_thread(item, req, r.text, r.blocks)
+        result = await self.post_in_thread(item, req, r.text, r.blocks)
+        if self.metrics is not None and item.created_at is not None and "ts" in result:
+            delay = (self.ctx.clock() - item.created_at).total_seconds()
+            self.metrics.observe_thread_post(delay)
+        return result
 
     async def relay(self, item: OutboxItem, req: CaptureRequest) -> dict[str, Any]:
         """The artifact into the thread (``bot.worker.artifacts``)."""

@@ -14,10 +14,12 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.dex.errors import DexRateBudgetExceeded, DexRateLimitedError
+from bot.metrics import Metrics
 from bot.services.capture import CaptureService
 from bot.services.context import Context
 from bot.services.dispatch import recover
@@ -58,6 +60,7 @@ class Worker:
         self.svc = services
         self.deliverer = deliverer
         self.captures = CaptureService(services)
+        self.metrics: Metrics | None = getattr(services, "metrics", None)
         self.poller = Poller(services, CommandStore(services.requests.sessions))
         self.failures = 0  # poll cycles failed in a row, for the back-off
 
@@ -75,6 +78,7 @@ class Worker:
         except Exception:
             log.exception("lease check failed")
         if leader:
+            started = time.monotonic()
             try:
                 report = await self.poller.cycle()
                 wait = budget_interval(settings, report.pages, base)
@@ -88,6 +92,8 @@ class Worker:
                 log.exception(
                     "poll cycle failed (%d in a row); next in %.0f s", self.failures, wait
                 )
+            if self.metrics is not None:
+                self.metrics.observe_poll_cycle(time.monotonic() - started, ok=report is not None)
             try:
                 expired = len(await self.captures.expire_due())
                 recovered = await recover(self.svc, actor="dexbot")

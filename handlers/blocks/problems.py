@@ -26,16 +26,23 @@ def _who(by: str | None) -> str:
 
 
 def _not_requester(p: Any) -> str:
-    ask = f"Ask <{p.contact}>" if _mention(p.contact) else "Ask your Slack admin"
+    who = _mention(p.contact)
+    ask = f"Ask {who}" if who else "Ask your Slack admin"
     return (
         "You're not on dexbot's list of people who can use `/dex`. "
         f"{ask} to add you (or your team's user group) to DEX_REQUESTERS."
     )
 
 
-def _mention(contact: str | None) -> bool:
-    # A user, a user group or a channel, already in Slack's mention syntax.
-    return bool(contact) and str(contact)[:2] in ("@U", "@W", "!s", "#C")
+def _mention(contact: str | None) -> str | None:
+    """A user, user group or channel id as a mention (settings check the id's shape)."""
+    if not contact:
+        return None
+    if contact[0] in "UW":
+        return f"<@{contact}>"
+    if contact[0] == "S":
+        return f"<!subteam^{contact}>"
+    return f"<#{contact}>"
 
 
 def _no_email(p: Any) -> str:

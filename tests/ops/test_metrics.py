@@ -87,6 +87,12 @@ async def test_a_capture_moves_the_counters_by_what_cloudflare_and_slack_saw(
         answered = sum(1 for c in web_calls if c.method == method)
         assert after.total("dexbot_slack_calls_total", method=method) == answered, method
 
+    # The lifecycle counted what happened to the request, once each (the one transition path).
+    assert after.value("dexbot_requests_received_total", type="pcap") == 1
+    assert after.value("dexbot_approvals_total", type="pcap") == 1
+    assert after.value("dexbot_dispatches_total", type="pcap") == 1
+    assert after.total("dexbot_denials_total") == 0
+
     # Two payloads acknowledged: the slash command and the button click.
     assert after.value("dexbot_ack_latency_seconds_count", kind="command") == 1
     assert after.value("dexbot_ack_latency_seconds_count", kind="block_actions") == 1

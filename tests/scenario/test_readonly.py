@@ -124,3 +124,19 @@ async def test_unsigned_or_stale_requests_are_rejected(bot: BotHarness, how: str
     assert resp.status_code == 401
     assert await bot.sim.requests() == []
     assert bot.slack.responses(url) == []
+
+
+@pytest.mark.botenv(dex_access_contact="U0MAX0012")
+async def test_an_outsider_is_pointed_at_the_person_to_ask(bot: BotHarness) -> None:
+    reply = await bot.slash("quota", user=OUTSIDER)
+    assert reply is not None
+    assert "Ask <@U0MAX0012> to add you (or your team's user group) to DEX_REQUESTERS." in (
+        reply.text
+    )
+
+
+async def test_anyone_may_read_the_help(bot: BotHarness) -> None:
+    reply = await bot.slash("help", user=OUTSIDER)
+    assert reply is not None and "not on dexbot's list" not in reply.text
+    assert "/dex" in blocks_text(reply.blocks)
+    assert await bot.sim.requests() == []
