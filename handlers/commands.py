@@ -91,7 +91,12 @@ async def answer(api: BotApi, cmd: g.Parsed, body: dict[str, Any], client: Any) 
         case g.History(target=target, status=status):
             hist = await q.history(target, status)
             return render_history(
-                hist.commands, heading=history_heading(hist), now=now, device_names=hist.names
+                hist.commands,
+                heading=history_heading(hist),
+                now=now,
+                device_names=hist.names,
+                ours=hist.ours,
+                unsent=hist.unsent,
             )
         case g.CaptureAsk():
             return await request_from_slash(api, cmd, body, client)

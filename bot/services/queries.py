@@ -6,18 +6,21 @@ Each returns the data a renderer needs; the handlers word it.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from bot.dex.models import Command, DeviceLiveStatus, EligibleDevice, Quota
 from bot.domain import grammar as g
+from bot.domain.model import CaptureRequest
 from bot.services.context import Context
 from bot.services.lookup import find_device, user_devices
 
 MAX_STATUS_DEVICES = 10
 MAX_HISTORY = 20
 MAX_DEVICE_ROWS = 60
+#: Devices scanned at most to name commands made outside dexbot.
+MAX_NAME_SCAN = 500
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,10 @@ class HistoryAnswer:
     device: str | None
     commands: list[Command]
     names: dict[str, str]
+    #: The request behind each command that dexbot sent (the others were made elsewhere).
+    ours: dict[str, CaptureRequest] = field(default_factory=dict)
+    #: Our requests that never reached Cloudflare (denied, expired, cancelled, not sent).
+    unsent: list[CaptureRequest] = field(default_factory=list)
 
 
 def newest_first(commands: list[Command]) -> list[Command]:
@@ -121,7 +128,30 @@ class Queries:
             commands.append(c)
             if len(commands) >= MAX_HISTORY + 1:
                 break
-        return HistoryAnswer(email, device_name, newest_first(commands), names)
+        ours = await self.ctx.requests.owners_of([c.id for c in commands])
+        for req in ours.values():  # the names we stored when the request was made
+            names.update({d.device_id: d.name for d in req.devices if d.device_id not in names})
+        await self._name_the_rest(names, commands)
+        unsent = []
+        if not status:  # a status filter is about Cloudflare's commands only
+            unsent = await self.ctx.requests.recent_unsent(
+                email=filters.get("user_email"), device_id=filters.get("device_id")
+            )
+        return HistoryAnswer(email, device_name, newest_first(commands), names, ours, unsent)
+
+    async def _name_the_rest(self, names: dict[str, str], commands: list[Command]) -> None:
+        """Device names for commands made elsewhere, from the fleet (bounded)."""
+        missing = {c.device_id for c in commands if c.device_id and c.device_id not in names}
+        if not missing:
+            return
+        seen = 0
+        async for d in self.ctx.dex.iter_devices():
+            seen += 1
+            if d.device_id in missing:
+                names[d.device_id] = d.device_name or d.device_id
+                missing.discard(d.device_id)
+            if not missing or seen >= MAX_NAME_SCAN:
+                return
 
     async def devices_for_draft(self, draft: g.CaptureDraft | None) -> list[EligibleDevice]:
         """The target's devices when the draft names a person, for the form's device select;

@@ -131,6 +131,50 @@ class RequestReads:
             out = [await load(s, i) for i in ids]
             return [r for r in out if r is not None]
 
+    async def owners_of(self, command_ids: Sequence[str]) -> dict[str, CaptureRequest]:
+        """The request behind each of these Cloudflare command ids that is ours."""
+        if not command_ids:
+            return {}
+        async with self.sessions() as s:
+            rows = (
+                await s.execute(
+                    select(DexCommandRow.command_id, DexCommandRow.request_id).where(
+                        DexCommandRow.command_id.in_(list(command_ids))
+                    )
+                )
+            ).all()
+            out: dict[str, CaptureRequest] = {}
+            for command_id, request_id in rows:
+                req = await load(s, request_id)
+                if req is not None:
+                    out[command_id] = req
+            return out
+
+    async def recent_unsent(
+        self, *, email: str | None = None, device_id: str | None = None, limit: int = 10
+    ) -> list[CaptureRequest]:
+        """Our latest requests that never reached Cloudflare (denied, expired, cancelled, not
+        sent), newest first, for one person's email or one device, or all."""
+        unsent = [
+            RequestState.DENIED,
+            RequestState.EXPIRED,
+            RequestState.CANCELLED,
+            RequestState.DISPATCH_FAILED,
+        ]
+        async with self.sessions() as s:
+            q = select(CaptureRequestRow.id).where(
+                CaptureRequestRow.state.in_([st.value for st in unsent])
+            )
+            if email:
+                q = q.where(CaptureRequestRow.target_email == email)
+            if device_id:
+                q = q.join(RequestDeviceRow).where(RequestDeviceRow.device_id == device_id)
+            ids = (
+                await s.scalars(q.order_by(CaptureRequestRow.created_at.desc()).limit(limit))
+            ).all()
+            found = [await load(s, i) for i in ids]
+            return [r for r in found if r is not None]
+
     async def tracked_command_ids(self, command_ids: Sequence[str]) -> set[str]:
         """Which of these Cloudflare command ids some request already owns."""
         if not command_ids:

@@ -28,6 +28,7 @@ from bot.dex.models import (
     IpInfo,
     Quota,
 )
+from bot.domain.model import CaptureRequest, RequestState
 from handlers.blocks.common import (
     HEADER_TEXT_MAX,
     MISSING,
@@ -63,6 +64,7 @@ _STATUS_WORDS: dict[CommandStatus, tuple[str, str]] = {
     CommandStatus.FAILED: (":x:", "failed"),
 }
 
+MAX_UNSENT_ROWS = 10
 _COMMAND_NAMES = {
     CommandType.PCAP.value: "Packet capture",
     CommandType.WARP_DIAG.value: "WARP diagnostics",
@@ -328,7 +330,43 @@ def _describe(command: Command) -> tuple[str, str, str]:
     return emoji, words, name
 
 
-def _history_row(c: Command, now: datetime, names: dict[str, str]) -> str:
+def _who(user_id: str | None) -> str:
+    return f"<@{escape_mrkdwn(user_id)}>" if user_id else MISSING
+
+
+def _origin(c: Command, ours: dict[str, CaptureRequest]) -> str:
+    req = ours.get(c.id)
+    if req is None:
+        return "made outside dexbot (dashboard or API)"
+    approved = f" · approved by {_who(req.decided_by)}" if req.decided_by else ""
+    return f"asked by {_who(req.requester_id)}{approved} · request `{escape_mrkdwn(req.short_id)}`"
+
+
+_UNSENT_WORDS = {
+    RequestState.DENIED: (":no_entry:", "denied"),
+    RequestState.EXPIRED: (":alarm_clock:", "expired unapproved"),
+    RequestState.CANCELLED: (":heavy_multiplication_x:", "cancelled"),
+    RequestState.DISPATCH_FAILED: (":x:", "not sent"),
+}
+
+
+def _unsent_row(req: CaptureRequest, now: datetime) -> str:
+    emoji, words = _UNSENT_WORDS.get(req.state, (":grey_question:", str(req.state)))
+    name = _COMMAND_NAMES.get(req.command_type, outside(req.command_type, 40))
+    by = (
+        f" by {_who(req.decided_by)}" if req.decided_by and req.state is RequestState.DENIED else ""
+    )
+    devices = ", ".join(f"*{outside(d.name, 60)}*" for d in req.devices) or MISSING
+    return (
+        f"{emoji} *{name}* · {words}{by} · {devices}\n"
+        f"asked by {_who(req.requester_id)} {relative_time(req.created_at, now)} · request "
+        f"`{escape_mrkdwn(req.short_id)}` · never reached Cloudflare"
+    )
+
+
+def _history_row(
+    c: Command, now: datetime, names: dict[str, str], ours: dict[str, CaptureRequest]
+) -> str:
     emoji, words, name = _describe(c)
     device = names.get(c.device_id or "")
     where = f"*{outside(device, 80)}*" if device else _short_id(c.device_id)
@@ -341,7 +379,7 @@ def _history_row(c: Command, now: datetime, names: dict[str, str]) -> str:
     created = relative_time(c.created_date, now)
     return (
         f"{emoji} *{name}* · {words} · {where}\n"
-        f"{outside(c.user_email, 80)} · created {created} · {done}"
+        f"{outside(c.user_email, 80)} · created {created} · {done}\n{_origin(c, ours)}"
     )
 
 
@@ -351,20 +389,31 @@ def render_history(
     heading: str,
     now: datetime,
     device_names: dict[str, str] | None = None,
+    ours: dict[str, CaptureRequest] | None = None,
+    unsent: Sequence[CaptureRequest] = (),
 ) -> Rendered:
-    """Commands newest first: type, status, device, user, created and completed times.
+    """Commands newest first: type, status, device, user, created and completed times, and
+    who asked and approved (or that it was made outside dexbot); then our requests that never
+    reached Cloudflare (denied, expired, cancelled, not sent).
 
     ``device_names`` maps device ids to names; a device not in it shows its short id. At
     most 20 rows, then how many more.
     """
     blocks: list[Block] = [_header(heading)]
+    owned = ours or {}
+    closed: list[Block] = [_section(_unsent_row(r, now)) for r in unsent[:MAX_UNSENT_ROWS]]
+    if closed:
+        closed.insert(0, _context("Requests that never reached Cloudflare:"))
+    if not commands and closed:
+        blocks.append(_section("No commands found at Cloudflare for this search."))
+        return _finish(f"{escape_mrkdwn(heading)}: no commands found.", [*blocks, *closed])
     if not commands:
         blocks.append(_section("No commands found for this search."))
         return _finish(f"{escape_mrkdwn(heading)}: no commands found.", blocks)
     names = device_names or {}
     ordered = sorted(commands, key=_created_key, reverse=True)
     shown = ordered[:MAX_HISTORY_ROWS]
-    blocks.extend(_section(_history_row(c, now, names)) for c in shown)
+    blocks.extend(_section(_history_row(c, now, names, owned)) for c in shown)
     _, words, name = _describe(ordered[0])
     text = (
         f"{escape_mrkdwn(heading)}: {plural(len(commands), 'command')}; latest: {name}, {words}, "
@@ -375,7 +424,7 @@ def render_history(
         blocks.append(
             _context(f"…and {plural(hidden, 'older command')} not shown. Narrow the search.")
         )
-    return _finish(text, blocks)
+    return _finish(text, [*blocks, *closed])
 
 
 # -- help ------------------------------------------------------------------------------
