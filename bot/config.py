@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     dex_pcap_max_size_mb: int = Field(50, ge=1)
     dex_pcap_max_snaplen: int = Field(1500, ge=1)
     dex_device_recent_minutes: int = Field(60, ge=1)
+    #: A device not seen for longer than this (or disconnected, or paused) is flagged and
+    #: needs --anyway: Cloudflare waits 10 min for it, then fails, and the quota is spent.
+    dex_offline_after_minutes: int = Field(5, ge=1)
 
     # Worker
     dex_poll_interval_seconds: float = Field(15.0, gt=0)

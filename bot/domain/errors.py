@@ -92,6 +92,12 @@ class DeviceNotSeen(Problem):
     """``device`` was last seen ``minutes`` ago."""
 
 
+class DeviceOffline(Problem):
+    """``devices`` [(name, LiveSnapshot)] look offline (disconnected, paused, not seen
+    recently): a command would wait up to Cloudflare's timeout, fail, and still spend quota.
+    The requester may go ahead with ``--anyway``."""
+
+
 class NoneEligible(Problem):
     """None of ``user_id``'s devices can run commands: ``reasons`` [(device, reason)]."""
 

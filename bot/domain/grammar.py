@@ -159,6 +159,7 @@ class CaptureAsk:
     interfaces: tuple[str, ...] | None = None
     reason: str | None = None
     notes: tuple[str, ...] = ()
+    anyway: bool = False  # --anyway: go ahead on a device that looks offline
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,7 @@ class CaptureDraft:
     interfaces: tuple[str, ...] | None = None
     reason: str | None = None
     notes: tuple[str, ...] = ()
+    anyway: bool = False
 
 
 class Incomplete(ParseError):
@@ -296,7 +298,7 @@ def _one_target(tokens: list[Token]) -> Target | None:
 
 # -- options ---------------------------------------------------------------------------------
 
-_FLAGS = {"all", "all-routes", "no-all-routes"}
+_FLAGS = {"all", "all-routes", "no-all-routes", "anyway"}
 _WHERE = {
     "device": "only applies to pcap, diag and speedtest",
     "all": "only applies to pcap, diag and speedtest",
@@ -306,6 +308,7 @@ _WHERE = {
     "all-routes": "only applies to diag",
     "no-all-routes": "only applies to diag",
     "status": "only applies to /dex history",
+    "anyway": "only applies to pcap, diag and speedtest",
 }
 _EXAMPLE = {"device": "--device ann-mbp", "size": "--size 50MB", "snaplen": "--snaplen 1500"}
 _EXAMPLE |= {"status": "--status failed"}
@@ -523,6 +526,7 @@ def _capture(kind: CommandType | None, text: str, tokens: list[Token], limits: L
         interfaces=tuple(i for i in ("default", "tunnel") if i in interfaces) or None,
         reason=reason,
         notes=notes,
+        anyway=options.get("anyway") is True,
     )
     absent = (target is None, kind is None, reason is None and limits.require_reason)
     missing = tuple(m for m, gone in zip(_MISSING, absent, strict=True) if gone)

@@ -78,6 +78,13 @@ class TargetDevice:
     platform: str | None = None
     registration_id: str | None = None
     version: str | None = None
+    #: The device's live fleet status when the request was made (``LiveSnapshot.to_json``).
+    live: dict[str, Any] | None = None
+
+    @property
+    def snapshot(self) -> LiveSnapshot | None:
+        """The live status seen at request time, if it was read."""
+        return LiveSnapshot.from_json(self.live) if self.live else None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe dict for the store."""
@@ -87,6 +94,7 @@ class TargetDevice:
             "platform": self.platform,
             "registration_id": self.registration_id,
             "version": self.version,
+            "live": self.live,
         }
 
     @classmethod
@@ -98,6 +106,37 @@ class TargetDevice:
             platform=data.get("platform"),
             registration_id=data.get("registration_id"),
             version=data.get("version"),
+            live=data.get("live"),
+        )
+
+
+@dataclass(frozen=True)
+class LiveSnapshot:
+    """A device's live fleet status at one moment (what the card shows and compares)."""
+
+    status: str | None  # connected, disconnected, paused… (None: Cloudflare had no data)
+    mode: str | None = None
+    colo: str | None = None
+    version: str | None = None
+    rtt_ms: float | None = None
+    seen_minutes_ago: int | None = None
+    offline: bool = False  # disconnected, paused, or not seen recently enough
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe dict for the store."""
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LiveSnapshot:
+        """The inverse of ``to_json`` (unknown keys ignored)."""
+        return cls(
+            status=data.get("status"),
+            mode=data.get("mode"),
+            colo=data.get("colo"),
+            version=data.get("version"),
+            rtt_ms=data.get("rtt_ms"),
+            seen_minutes_ago=data.get("seen_minutes_ago"),
+            offline=bool(data.get("offline")),
         )
 
 

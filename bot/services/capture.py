@@ -8,6 +8,7 @@ Dispatching to Cloudflare lives in ``bot.services.dispatch``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from bot.domain.errors import (
     Choice,
     DeviceIneligible,
     DeviceNotSeen,
+    DeviceOffline,
     NeedsDeviceChoice,
     NoEmail,
     NoneEligible,
@@ -33,9 +35,16 @@ from bot.domain.errors import (
     already_requested,
 )
 from bot.domain.lifecycle import Event, IllegalTransition
-from bot.domain.model import CaptureRequest, CommandType, RequestState, TargetDevice
+from bot.domain.model import (
+    CaptureRequest,
+    CommandType,
+    LiveSnapshot,
+    RequestState,
+    TargetDevice,
+)
 from bot.domain.quota import Forecast, forecast
 from bot.services.context import Context
+from bot.services.live import parse_seen, snapshot
 from bot.services.lookup import find_device, user_devices
 from bot.store.requests import NewRequest
 
@@ -74,13 +83,14 @@ def cloudflare_args(ask: g.CaptureAsk) -> dict[str, Any]:
     return {} if not ask.interfaces else {"interfaces": list(ask.interfaces)}
 
 
-def _target_device(d: EligibleDevice) -> TargetDevice:
+def _target_device(d: EligibleDevice, live: LiveSnapshot) -> TargetDevice:
     return TargetDevice(
         device_id=d.device_id,
         name=d.device_name or d.device_id,
         platform=d.platform,
         registration_id=d.registration_id,
         version=d.version,
+        live=live.to_json(),
     )
 
 
@@ -97,19 +107,6 @@ def _check_device(d: EligibleDevice, ctx: Context, now: datetime) -> None:
     recent = timedelta(minutes=ctx.settings.dex_device_recent_minutes)
     if seen is not None and now - seen > recent:
         raise DeviceNotSeen(device=_name(d), minutes=int((now - seen).total_seconds() // 60))
-
-
-def parse_seen(value: str | None) -> datetime | None:
-    """Cloudflare's device timestamp ("2026-11-30 10:01:02+00" and ISO forms), or None."""
-    if not value:
-        return None
-    text = value.strip().replace(" ", "T", 1)
-    if text.endswith("+00"):
-        text += ":00"
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _choices(devices: list[EligibleDevice]) -> list[Choice]:
@@ -174,6 +171,13 @@ class CaptureService:
             raise TooManyDevices(count=len(devices), limit=limit)
         for d in devices:
             _check_device(d, self.ctx, now)
+        after = self.ctx.settings.dex_offline_after_minutes
+        seen = await asyncio.gather(
+            *(snapshot(self.ctx.dex, d.device_id, now, after) for d in devices)
+        )
+        offline = [(_name(d), s) for d, s in zip(devices, seen, strict=True) if s.offline]
+        if offline and not ask.anyway:
+            raise DeviceOffline(devices=offline)
         if not email:
             raise NoEmail(user_id=None)
         existing = await self.ctx.requests.find_active_for_device(
@@ -190,7 +194,7 @@ class CaptureService:
             args=cloudflare_args(ask),
             target_user_id=target_user,
             target_email=email,
-            devices=tuple(_target_device(d) for d in devices),
+            devices=tuple(_target_device(d, s) for d, s in zip(devices, seen, strict=True)),
             reason=ask.reason,
             notes=ask.notes,
             forecast=fc,

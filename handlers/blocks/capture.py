@@ -27,7 +27,13 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.dex.models import CommandStatus, CommandType
-from bot.domain.model import CaptureRequest, CommandRecord, RequestState, TargetDevice
+from bot.domain.model import (
+    CaptureRequest,
+    CommandRecord,
+    LiveSnapshot,
+    RequestState,
+    TargetDevice,
+)
 from bot.domain.quota import Forecast
 from handlers.blocks.common import (
     FIELD_TEXT_MAX,
@@ -152,6 +158,41 @@ def _target(req: CaptureRequest) -> str:
 def _code(ident: str) -> str:
     # Inside a code span a backtick would end the span early.
     return "`" + escape_mrkdwn(ident[:8]).replace("`", "'") + "`"
+
+
+def offline_warning(name: str, snap: LiveSnapshot) -> str:
+    """ "⚠️ grace-laptop is disconnected (last seen 9 min ago): Cloudflare waits up to 10 min,
+    then fails, and the command still counts against the quota" (mrkdwn-safe)."""
+    if snap.status is None:
+        state = "not reporting to Cloudflare (no status in the last 10 min)"
+    elif snap.status == "connected":
+        state = "connected but quiet"
+    else:
+        state = outside(snap.status, 30)
+    seen = f" (last seen {snap.seen_minutes_ago} min ago)" if snap.seen_minutes_ago else ""
+    return (
+        f":warning: {outside(name, 80)} is {state}{seen}: Cloudflare waits up to 10 min, then "
+        "fails, and the command still counts against the quota"
+    )
+
+
+def live_line(d: TargetDevice) -> str | None:
+    """The device's live status at request time: connection, mode, colo, client, RTT."""
+    snap = d.snapshot
+    if snap is None:
+        return None
+    if snap.offline:
+        return offline_warning(d.name, snap)
+    parts = [outside(snap.status, 30)]
+    if snap.mode:
+        parts.append(f"mode {outside(snap.mode, 40)}")
+    if snap.colo:
+        parts.append(f"colo {outside(snap.colo, 10)}")
+    if snap.version:
+        parts.append(f"WARP {outside(snap.version, 30)}")
+    if snap.rtt_ms is not None:
+        parts.append(f"round trip {snap.rtt_ms:g} ms")
+    return f":signal_strength: {outside(d.name, 80)}: " + " · ".join(parts)
 
 
 def _device(d: TargetDevice, *, registration: bool = False) -> str:
@@ -411,6 +452,9 @@ def render_card(req: CaptureRequest, forecast: Forecast | None, *, now: datetime
         SectionBlock(fields=[MarkdownTextObject(text=f) for f in fields]),
     ]
     if pending:
+        live = [line for d in req.devices if (line := live_line(d))]
+        if live:
+            blocks.append(_section(_fit_lines("\n".join(live))))
         if forecast is not None:
             blocks.append(_section(_forecast_lines(forecast, now)))
         blocks.append(_buttons(req))

@@ -12,6 +12,7 @@ from typing import Any
 from bot.domain import errors as e
 from bot.domain.errors import inert
 from bot.domain.model import RequestState
+from handlers.blocks.capture import offline_warning
 
 _STATE_WORDS = {
     RequestState.PENDING_APPROVAL: "pending approval",
@@ -101,6 +102,12 @@ def _already_decided(p: Any) -> str:
     return words.get(p.state, f"This request was already approved{_who(p.by)}.")
 
 
+def _offline(p: Any) -> str:
+    lines = [offline_warning(name, snap) + "." for name, snap in p.devices]
+    lines.append("If it is still worth it, ask again with `--anyway`.")
+    return "\n".join(lines)
+
+
 def _needs_choice(p: Any) -> str:
     names = ", ".join(inert(c.name, 40) for c in p.choices if c.eligible)
     return (
@@ -146,6 +153,7 @@ _WORDS: dict[type[e.Problem], Callable[[Any], str]] = {
         "a command. Ask its owner to open WARP and connect."
     ),
     e.NoneEligible: _none_eligible,
+    e.DeviceOffline: _offline,
     e.TooManyDevices: lambda p: (
         f"That's {p.count} devices; Cloudflare takes at most {p.limit} per request."
     ),

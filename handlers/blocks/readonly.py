@@ -200,6 +200,13 @@ def render_status(statuses: list[DeviceLiveStatus], *, title: str, now: datetime
 # -- eligible devices ------------------------------------------------------------------
 
 
+def _connectivity(status: str | None) -> str:
+    """Connected or not, beside eligibility: an eligible device may still be offline."""
+    if (status or "").lower() == "connected":
+        return ":large_green_circle: connected"
+    return f":red_circle: {outside(status, 30) if status else 'connection unknown'}"
+
+
 def _device_row(d: EligibleDevice, now: datetime) -> str:
     name = outside(d.device_name or d.device_id, 80)
     seen = relative_time(parse_timestamp(d.timestamp), now)
@@ -207,7 +214,7 @@ def _device_row(d: EligibleDevice, now: datetime) -> str:
         (
             outside(d.platform, 30),
             f"WARP {outside(d.version, 30)}",
-            outside(d.status, 30),
+            _connectivity(d.status),
             f"seen {seen}",
             _short_id(d.device_id),
         )

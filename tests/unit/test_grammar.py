@@ -639,12 +639,12 @@ def test_an_invalid_text_is_refused_even_when_something_is_missing() -> None:
         (f"pcap <@U0ANN> -all {REASON}", "Options start with two dashes: --all."),
         (
             f"pcap <@U0ANN> --time 5m {REASON}",
-            'I don\'t know the option "--time". Options: --all, --all-routes, --device, '
+            'I don\'t know the option "--time". Options: --all, --all-routes, --anyway, --device, '
             "--no-all-routes, --reason, --size, --snaplen.",
         ),
         (
             f"pcap <@U0ANN> -- {REASON}",
-            'I don\'t know the option "--". Options: --all, --all-routes, --device, '
+            'I don\'t know the option "--". Options: --all, --all-routes, --anyway, --device, '
             "--no-all-routes, --reason, --size, --snaplen.",
         ),
         (f"capture <@U0ANN> pcap diag {REASON}", "Pick one of pcap, diag or speedtest."),

@@ -110,7 +110,8 @@ async def test_a_failed_command_is_told_and_nothing_is_uploaded(bot: BotHarness)
 
 async def test_a_disconnected_device_is_flagged_once_then_times_out(bot: BotHarness) -> None:
     story = await approved_capture(
-        bot, f'capture <@{GRACE.user_id}> pcap 5m --device grace-laptop --reason "slow VPN"'
+        bot,
+        f'capture <@{GRACE.user_id}> pcap 5m --device grace-laptop --reason "slow VPN" --anyway',
     )
     worker = worker_for(bot)
     quiet = await advance_and_tick(bot, worker, 60)
