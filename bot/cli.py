@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _settings(mode: Mode) -> Settings:
     try:
-        settings = load_settings()
+        settings = load_settings(mode)
     except SettingsError as exc:
         _fail(exc.problems)
     problems = settings.check_for(mode)

@@ -166,6 +166,11 @@ class Settings(BaseSettings):
                 problems.append(
                     "DEX_REQUESTERS is empty: list the Slack user or group IDs allowed to use /dex"
                 )
+            if not self.dex_approvers and not self.dex_allow_self_approval:
+                problems.append(
+                    "DEX_APPROVERS is empty: nobody could approve a request (every one would "
+                    "expire); list the approvers' user or group IDs"
+                )
         if mode == "serve":
             need(self.slack_signing_secret, "SLACK_SIGNING_SECRET", "from Basic Information")
         if mode == "socket":
@@ -183,14 +188,32 @@ class Settings(BaseSettings):
         return problems
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read settings; on failure raise ``SettingsError`` with one line per bad variable."""
+def load_settings(mode: Mode | None = None, **overrides: object) -> Settings:
+    """Read settings; on failure raise ``SettingsError`` with one line per bad variable.
+
+    With ``mode``, every problem is reported in one round: the malformed values, and what
+    ``check_for(mode)`` finds with those values left at their defaults.
+    """
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = []
+        problems, bad = [], set()
         for err in exc.errors():
-            name = str(err["loc"][0]).upper() if err["loc"] else "settings"
+            field = str(err["loc"][0]) if err["loc"] else ""
+            bad.add(field)
             msg = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{name}: {msg}")
+            problems.append(f"{field.upper() or 'settings'}: {msg}")
+        if mode is not None:
+            problems += _other_problems(mode, bad, overrides)
         raise SettingsError(problems) from None
+
+
+def _other_problems(mode: Mode, bad: set[str], overrides: dict[str, object]) -> list[str]:
+    fields = Settings.model_fields
+    defaults = {f: fields[f].get_default(call_default_factory=True) for f in bad if f in fields}
+    try:
+        rest = Settings(**{**overrides, **defaults})
+    except ValidationError:
+        return []
+    # A malformed value was replaced by its default: don't also call it "not set".
+    return [p for p in rest.check_for(mode) if p.split(" ", 1)[0].lower() not in bad]

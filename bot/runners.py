@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from bot.app import DexBot, Services, assemble, create_worker
-from bot.config import Settings
+from bot.config import Settings, StartupError
 from bot.metrics import Metrics
 from bot.store.db import create_engine, migrate
 
 log = logging.getLogger("dexbot")
+#: How long start-up waits for Cloudflare's answer to the token check.
+START_CHECK_SECONDS = 5.0
 
 
 def _background(bot: DexBot, worker: bool) -> list[Callable[[], Coroutine[Any, Any, None]]]:
@@ -56,11 +59,33 @@ async def migrate_only(settings: Settings) -> None:
         await engine.dispose()
 
 
+async def check_cloudflare(bot: DexBot) -> None:
+    """One cheap authenticated call before serving: a token Cloudflare refuses stops
+    start-up (``StartupError`` naming CLOUDFLARE_API_TOKEN); a network failure does not (it
+    is logged, and ``/readyz`` shows it until Cloudflare answers)."""
+    from bot.dex.errors import DexAuthError, DexError
+
+    try:
+        async with asyncio.timeout(START_CHECK_SECONDS):  # the client would retry for longer
+            await bot.services.dex.get_quota()
+    except DexAuthError as exc:
+        await bot.aclose()
+        raise StartupError(
+            f"Cloudflare refused CLOUDFLARE_API_TOKEN (HTTP {exc.status}): it needs DEX Read "
+            "and Write on CLOUDFLARE_ACCOUNT_ID"
+        ) from None
+    except DexError as exc:
+        log.warning(
+            "Cloudflare did not answer at start (%s); /readyz will say so", type(exc).__name__
+        )
+
+
 async def run_serve(settings: Settings, host: str, port: int, *, worker: bool = True) -> None:
     """HTTP mode."""
     from bot.web import serve
 
     bot = assemble(settings)
+    await check_cloudflare(bot)
     metrics = instrument(bot.services)
     await serve(bot, host, port, background=_background(bot, worker), metrics=metrics)
 
@@ -71,6 +96,7 @@ async def run_socket_mode(settings: Settings, *, worker: bool = True) -> None:
 
     assert settings.slack_app_token is not None  # checked by Settings.check_for("socket")
     bot = assemble(settings, socket_mode=True)
+    await check_cloudflare(bot)
     await run_socket(
         bot,
         settings.slack_app_token.get_secret_value(),

@@ -87,3 +87,42 @@ async def test_serve_starts_and_answers(
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), timeout=15)
+
+
+async def test_a_token_cloudflare_refuses_stops_start_up_in_one_line(
+    dex_sim: SimHandle, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "CLOUDFLARE_", "DEX_", "DATABASE_"))
+    }
+    env.update(
+        SLACK_BOT_TOKEN=FAKE_BOT_TOKEN,
+        SLACK_SIGNING_SECRET=FAKE_SIGNING_SECRET,
+        SLACK_API_URL=fake_slack.api_url,
+        CLOUDFLARE_API_URL=dex_sim.base_url,
+        CLOUDFLARE_API_TOKEN="not-the-token-cloudflare-knows",
+        CLOUDFLARE_ACCOUNT_ID=dex_sim.account_id,
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/serve.db",
+        DEX_REQUESTERS="S0SUPPORT",
+        DEX_APPROVERS="S0MANAGER",
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "serve",
+        "--port",
+        str(free_port()),
+        env=env,
+        cwd=str(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(60):
+        out, err = await proc.communicate()
+    text = err.decode()
+    assert proc.returncode == 2, text
+    assert "dexbot cannot start: Cloudflare refused CLOUDFLARE_API_TOKEN" in text
+    assert "Traceback" not in text and "not-the-token-cloudflare-knows" not in text + out.decode()

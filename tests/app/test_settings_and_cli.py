@@ -37,9 +37,34 @@ def test_missing_settings_for_serve_are_listed() -> None:
         "CLOUDFLARE_API_TOKEN",
         "CLOUDFLARE_ACCOUNT_ID",
         "DEX_REQUESTERS",
+        "DEX_APPROVERS",
         "SLACK_SIGNING_SECRET",
     ]
     assert s.check_for("shell") == []
+
+
+def test_a_bot_nobody_can_approve_for_is_refused_unless_self_approval_is_on() -> None:
+    base = dict(_env_file=None, dex_requesters="S0SUPPORT")
+    lines = Settings(**base).check_for("socket")  # type: ignore[arg-type]
+    assert any(line.startswith("DEX_APPROVERS is empty: nobody could approve") for line in lines)
+    lines = Settings(**base, dex_allow_self_approval=True).check_for("socket")  # type: ignore[arg-type]
+    assert not any(line.startswith("DEX_APPROVERS") for line in lines)
+
+
+def test_every_problem_is_reported_in_one_round() -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings(
+            "serve",
+            _env_file=None,
+            slack_bot_token="foo",
+            dex_requesters="U0SAM0010,not-an-id",
+        )
+    names = [line.split(":")[0].split(" ")[0] for line in err.value.problems]
+    # The malformed value, and everything check_for finds, in one answer.
+    assert "DEX_REQUESTERS" in names
+    assert "SLACK_BOT_TOKEN" in names  # "does not look like a Slack token"
+    assert "SLACK_SIGNING_SECRET" in names and "CLOUDFLARE_API_TOKEN" in names
+    assert names.count("DEX_REQUESTERS") == 1  # malformed, not also "empty"
 
 
 def test_secret_is_never_echoed_in_errors() -> None:
