@@ -43,14 +43,25 @@ class Rule(BaseModel):
     def _compiles(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
         for pattern in patterns:
             try:
-                re.compile(pattern)
+                re.compile(_scoped(pattern))
             except re.error as exc:
                 raise ValueError(f"pattern {pattern!r} is not a regular expression: {exc}") from exc
         return patterns
 
     def regex(self) -> re.Pattern[str]:
-        """All patterns as one regular expression."""
-        return re.compile("|".join(f"(?:{p})" for p in self.patterns))
+        """All patterns as one regular expression (a leading ``(?i)`` becomes scoped)."""
+        return re.compile("|".join(_scoped(p) for p in self.patterns))
+
+
+_LEADING_FLAGS = re.compile(r"^\(\?([imsx]+)\)")
+
+
+def _scoped(pattern: str) -> str:
+    """``(?i)abc`` -> ``(?i:abc)``, so patterns with flags can be joined by ``|``."""
+    match = _LEADING_FLAGS.match(pattern)
+    if match:
+        return f"(?{match.group(1)}:{pattern[match.end() :]})"
+    return f"(?:{pattern})"
 
 
 class BadVersion(BaseModel):
