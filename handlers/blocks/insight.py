@@ -84,7 +84,7 @@ def _speed(summary: SpeedTestSummary, label: str | None) -> Rendered:
             lines.append(f"tunnel {-c.slower_pct}% faster than default on {c.metric}")
         else:
             lines.append(f"tunnel as fast as default on {c.metric}")
-    text = "Speed test: " + "; ".join(lines)
+    text = "Speed test: " + "; ".join(lines).replace("*", "")
     blocks = [_section(_title("Speed test", label)), _section("\n".join(lines))]
     return Rendered(_fallback(text), blocks)
 
@@ -385,7 +385,8 @@ def render_status_change(change: StatusChange) -> Rendered:
         tail = "Nothing changed since the request."
     else:
         parts = [
-            f"{_FIELD_NAMES[c.field]} {_value(c.field, c.before)} → {_value(c.field, c.after)}"
+            f"{_FIELD_NAMES[c.field]} {_value(c.field, c.before, bare=True)}"
+            f" → {_value(c.field, c.after, bare=True)}"
             for c in change.changes
         ]
         tail = "Changed since the request: " + "; ".join(parts)
@@ -399,11 +400,11 @@ def _snapshot(s: StatusSnapshot) -> str:
     )
 
 
-def _value(name: str, value: str | float | None) -> str:
+def _value(name: str, value: str | float | None, *, bare: bool = False) -> str:
     if value is None:
         return MISSING
     if name == "rtt_ms":
-        return f"RTT {_num(float(value))} ms"
+        return f"{'' if bare else 'RTT '}{_num(float(value))} ms"
     return outside(str(value), 40)
 
 
