@@ -153,7 +153,13 @@ def _decoder(linktype: int) -> Decoder:
     """The IP packet inside a frame of ``linktype``, or None (not IP, or not decodable)."""
 
     def ethernet(buf: bytes) -> Any:
-        return dpkt.ethernet.Ethernet(buf).data
+        # Untagged IPv4/IPv6 (nearly every frame): skip dpkt's Ethernet object, ~20% faster.
+        kind = buf[12:14]
+        if kind == b"\x08\x00":
+            return dpkt.ip.IP(buf[14:])
+        if kind == b"\x86\xdd":
+            return dpkt.ip6.IP6(buf[14:])
+        return dpkt.ethernet.Ethernet(buf).data  # VLAN tags, PPPoE, MPLS: dpkt unwraps them
 
     def loopback(buf: bytes) -> Any:
         return dpkt.loopback.Loopback(buf).data

@@ -48,9 +48,13 @@ class Rule(BaseModel):
                 raise ValueError(f"pattern {pattern!r} is not a regular expression: {exc}") from exc
         return patterns
 
-    def regex(self) -> re.Pattern[str]:
-        """All patterns as one regular expression (a leading ``(?i)`` becomes scoped)."""
-        return re.compile("|".join(_scoped(p) for p in self.patterns))
+    def regexes(self) -> tuple[re.Pattern[str], ...]:
+        """Each pattern compiled on its own (``^``/``$`` match at lines).
+
+        Not one alternation: Python's engine drops its literal-prefix search for ``a|b``,
+        which made a 100 MB bundle's scan several times slower.
+        """
+        return tuple(re.compile(_scoped(p), re.MULTILINE) for p in self.patterns)
 
 
 _LEADING_FLAGS = re.compile(r"^\(\?([imsx]+)\)")

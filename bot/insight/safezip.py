@@ -183,6 +183,51 @@ class TextLines:
                 text = raw.decode("utf-8", errors="replace")
             yield text.rstrip("\r\n")
 
+    def blocks(self, size: int = 1 << 20) -> Iterator[str]:
+        """The text in blocks of whole lines (about ``size`` bytes each), for fast scanning.
+
+        UTF-8 blocks decode in one call; a block that fails is decoded line by line so the
+        bad lines are counted. UTF-16 files fall back to ``__iter__``.
+        """
+        head = self._stream.peek(4)[:4]
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            yield from self._utf16()
+            return
+        if head.startswith(codecs.BOM_UTF8):
+            self._stream.read(3)
+        carry = b""
+        while True:
+            chunk = self._stream.read(size)
+            if not chunk:
+                break
+            data = carry + chunk
+            cut = data.rfind(b"\n") + 1
+            if cut == 0 and len(data) < self._max_line:
+                carry = data
+                continue
+            cut = cut or len(data)
+            carry = data[cut:]
+            yield self._decode_block(data[:cut])
+        if carry:
+            yield self._decode_block(carry)
+
+    def _decode_block(self, data: bytes) -> str:
+        lines = data.count(b"\n") or 1
+        self.lines_read += lines
+        if b"\0" in data:
+            self.nul_lines += sum(1 for line in data.split(b"\n") if b"\0" in line)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            out = []
+            for raw in data.split(b"\n"):
+                try:
+                    out.append(raw.decode("utf-8"))
+                except UnicodeDecodeError:
+                    self.bad_lines += 1
+                    out.append(raw.decode("utf-8", errors="replace"))
+            return "\n".join(out)
+
     def _utf16(self) -> Iterator[str]:
         reader = io.TextIOWrapper(self._stream, encoding="utf-16", errors="replace")
         while True:

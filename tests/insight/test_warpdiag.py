@@ -172,9 +172,16 @@ def test_a_bad_rule_file_is_refused_with_the_reason(
 def test_the_rule_scan_has_a_time_budget(tmp_path: Path) -> None:
     from bot.insight import Limits
 
-    log = CALM_LOG * 10_000  # 20,000 lines; the clock is read every 8,192
-    ticks = iter(range(0, 10**6, 100))
+    log = CALM_LOG * 10_000
+    ticks = iter(range(0, 10**6, 100))  # read after each block: 100 s, then 200 s: stop
     limits = Limits(time_budget_s=150, clock=lambda: float(next(ticks)))
     late = "ERROR Address already in use\n"
     summary = diag(bundle(tmp_path / "a.zip", daemon_log=log + late), limits=limits)
     assert summary.stopped_early and summary.findings == ()
+
+
+def test_a_long_log_is_scanned_in_blocks_and_each_line_counted_once(tmp_path: Path) -> None:
+    trigger = "2026-03-10T10:41:00Z ERROR warp::dns: Address already in use; Address already in use"
+    log = CALM_LOG * 20_000 + trigger + "\n" + CALM_LOG * 20_000 + trigger  # ~6 MB, no final \n
+    (finding,) = diag(bundle(tmp_path / "a.zip", daemon_log=log)).findings
+    assert (finding.rule_id, finding.line, finding.matches) == ("port-53-bound", trigger, 2)
