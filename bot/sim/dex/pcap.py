@@ -6,8 +6,8 @@ and, for TCP, fresh client ports (checksums patched incrementally, RFC 1624), so
 is a new set of connections rather than a retransmission of the last.
 
 A block tells a small story worth summarising (see ``bot/sim/dex/traffic.py``): DNS lookups
-answered with addresses, one NXDOMAIN for an internal name, TLS handshakes with SNI, bulk
-HTTPS data with one retransmitted segment, and one refused connection.
+answered with addresses, one NXDOMAIN for an internal name, TLS handshakes with SNI, some
+HTTPS data, one refused connection, and bulk QUIC.
 """
 
 from __future__ import annotations

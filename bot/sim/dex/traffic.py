@@ -1,9 +1,9 @@
 """One half-second block of plausible traffic for the simulator's captures.
 
 DNS lookups (answered with the address the client then connects to), an NXDOMAIN for an
-internal name, TLS ClientHellos with SNI, bulk server data with one retransmitted segment,
-client ACKs, and one connection refused with RST. Frames come with where their client port
-is, so ``write_pcap`` can give each repeat of the block fresh connections.
+internal name, TLS ClientHellos with SNI, a few HTTPS segments, client ACKs, one connection
+refused with RST, and bulk QUIC (UDP 443) to the same servers. Frames come with where their
+client port is, so ``write_pcap`` can give each repeat of the block fresh connections.
 """
 
 from __future__ import annotations
@@ -90,16 +90,23 @@ def block_frames(rng: random.Random, local: str, count: int) -> list[Frame]:
         tcp(True, address, port, 1001, b"", ACK)
         tcp(True, address, port, 1001, client_hello(name, rng), PSH_ACK)
         flows.append((address, port))
+    # A few HTTPS segments per flow (no retransmissions: every block repeats, and one a
+    # block would read as steady loss; tests/insight covers those); the bulk is QUIC, as
+    # for most web traffic today. Few TCP frames per block keeps write_pcap's per-repeat port
+    # patching cheap.
     seqs = {port: 9001 for _, port in flows}
-    retransmit_at = count // 2
+    for n in range(6):
+        for address, port in flows:
+            tcp(False, address, port, seqs[port], rng.randbytes(1400), PSH_ACK)
+            seqs[port] += 1400
+        tcp(True, flows[n % len(flows)][0], flows[n % len(flows)][1], 1518, b"", ACK)
     while len(frames) < count:
         address, port = flows[rng.randrange(len(flows))]
-        if len(frames) >= retransmit_at > 0:
-            tcp(False, address, port, seqs[port] - 1400, rng.randbytes(1400), PSH_ACK)
-            retransmit_at = 0
-            continue
-        tcp(False, address, port, seqs[port], rng.randbytes(1400), PSH_ACK)
-        seqs[port] += 1400
-        if rng.random() < 0.5:
-            tcp(True, address, port, 1001 + 517, b"", ACK)
+        out = rng.random() < 0.2
+        src, dst = (local, address) if out else (address, local)
+        sport, dport = (port, 443) if out else (443, port)
+        size = rng.choice((1200, 1250, 1350)) if not out else rng.choice((40, 60, 1200))
+        payload = rng.randbytes(size)
+        ip = ipv4_packet(src, dst, 17, udp_datagram(src, dst, sport, dport, payload), len(frames))
+        frames.append((ethernet_frame(ip, out), None, port))
     return frames
