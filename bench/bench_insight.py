@@ -36,8 +36,11 @@ def command(kind: str, args: dict[str, object]) -> Command:
     )  # fmt: skip
 
 
-def measure(kind: str, path: Path) -> tuple[float, float, object]:
-    """Summarise ``path``; return (seconds, peak RSS growth in MiB, summary)."""
+def measure(kind: str, path: Path) -> tuple[float, float, float, object]:
+    """Summarise ``path``; return (wall s, CPU s, peak RSS growth in MiB, summary).
+
+    CPU time is printed too: on a shared machine it moves less than wall time.
+    """
     proc = psutil.Process(os.getpid())
     baseline = proc.memory_info().rss
     peak = [baseline]
@@ -49,13 +52,13 @@ def measure(kind: str, path: Path) -> tuple[float, float, object]:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     summary = summarize(kind, path, limits=Limits(time_budget_s=600, packet_budget=10**9))
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.thread_time() - c0
     stop.set()
     sampler.join()
     peak[0] = max(peak[0], proc.memory_info().rss)
-    return elapsed, (peak[0] - baseline) / 2**20, summary
+    return elapsed, cpu, (peak[0] - baseline) / 2**20, summary
 
 
 def main() -> None:
@@ -72,17 +75,23 @@ def main() -> None:
                        args.pcap_mb * 10**6, "SJC")  # fmt: skip
         diag = work / "diag.zip"
         build_artifact(diag, command("warp-diag", {}), args.diag_mb * 10**6, "SJC")
-        elapsed, growth, summary = measure("pcap", pcap)
+        elapsed, cpu, growth, summary = measure("pcap", pcap)
         assert isinstance(summary, PcapSummary), summary
         packets = sum(i.stats.packets for i in summary.interfaces if i.stats)
         print(f"pcap zip          {pcap.stat().st_size:,} bytes, snaplen {args.snaplen}")
         print(f"pcap packets      {packets:,}")
-        print(f"pcap summarise    {elapsed:.2f} s ({packets / elapsed:,.0f} packets/s)")
+        print(
+            f"pcap summarise    {elapsed:.2f} s wall, {cpu:.2f} s CPU"
+            f" ({packets / cpu:,.0f} packets per CPU second)"
+        )
         print(f"pcap RSS growth   {growth:.1f} MiB")
-        elapsed, growth, summary = measure("warp-diag", diag)
+        elapsed, cpu, growth, summary = measure("warp-diag", diag)
         assert isinstance(summary, WarpDiagSummary), summary
         print(f"warp-diag zip     {diag.stat().st_size:,} bytes")
-        print(f"warp-diag summary {elapsed:.2f} s, {len(summary.findings)} findings")
+        print(
+            f"warp-diag summary {elapsed:.2f} s wall, {cpu:.2f} s CPU,"
+            f" {len(summary.findings)} findings"
+        )
         print(f"warp-diag RSS     {growth:.1f} MiB")
     finally:
         shutil.rmtree(work, ignore_errors=True)
