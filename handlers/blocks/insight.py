@@ -187,7 +187,8 @@ def _tcp_line(s: CaptureStats) -> str:
 
 def _tls_line(s: CaptureStats) -> str:
     hellos = ", ".join(
-        f"{outside(h.name, 60) if h.name else 'no SNI'} {h.count}" for h in s.tls.handshakes[:5]
+        f"{outside(h.name, 60) if h.name else 'SNI not seen'} {h.count}"
+        for h in s.tls.handshakes[:5]
     )
     text = f"TLS: {plural(s.tls.handshake_count, 'handshake')}"
     if hellos:
