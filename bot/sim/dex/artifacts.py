@@ -1,7 +1,8 @@
 """Command artifacts: real ZIP files, generated on first download into a temporary directory.
 
 A pcap zip holds ``capture-default.pcap``, ``capture-tunnel.pcap`` and ``results.json``; a
-warp-diag zip holds log text files; a speed-test zip holds ``results.json``. Files are
+warp-diag zip follows a real bundle's layout and formats (``bot/sim/dex/warpdiag.py``); a
+speed-test zip holds ``results.json`` with per-interface numbers. Files are
 written in chunks (ZIP_STORED) so an artifact of hundreds of MB never sits in memory, and
 served from disk. ``results.json``'s layout is the simulator's own: Cloudflare does not
 document it. When a capture fails (``partial_success``), its ``.pcap`` is left out.
@@ -15,23 +16,13 @@ import random
 import shutil
 import tempfile
 import zipfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bot.sim.dex.clock import isoformat
 from bot.sim.dex.pcap import write_pcap
 from bot.sim.dex.state import Command
-
-_CHUNK = 1 << 20
-_LOG_LINES = (
-    "INFO warp::warp_service: Tunnel connected protocol=MASQUE colo={colo}",
-    "DEBUG warp::dns: DoH query ok upstream=https://dexbot-demo.cloudflare-gateway.com",
-    "INFO warp::network: Default route changed interface=en0 gateway=192.168.1.1",
-    "WARN warp::happy_eyeballs: IPv6 connect slow, falling back to IPv4 after 250ms",
-    "INFO warp::posture: Device posture check passed id=disk-encryption",
-    "DEBUG warp::stats: rtt_us={rtt} loss_pct=0.{loss}",
-)
+from bot.sim.dex.warpdiag import write_bundle
 
 
 class ArtifactStore:
@@ -124,48 +115,36 @@ def _pcap_zip(zf: zipfile.ZipFile, command: Command, size: int) -> None:
 
 
 def _warp_diag_zip(zf: zipfile.ZipFile, command: Command, size: int, colo: str) -> None:
-    rng = random.Random(command.id)
-    files = ("daemon.log", "connectivity.txt", "warp-settings.txt", "dns-stats.log")
-    base = command.created.timestamp()
-    for index, name in enumerate(files):
-        share = size // len(files) if index < len(files) - 1 else size - 3 * (size // len(files))
-        with zf.open(name, "w", force_zip64=share > 1 << 30) as out:
-            written, second = 0, 0.0
-            while written < share:
-                lines = []
-                for _ in range(2000):
-                    second += rng.random()
-                    stamp = isoformat(datetime.fromtimestamp(base - 3600 + second, UTC))
-                    template = rng.choice(_LOG_LINES)
-                    text = template.format(
-                        colo=colo, rtt=rng.randint(9000, 60000), loss=rng.randint(0, 9)
-                    )
-                    lines.append(f"{stamp} {text}\n")
-                chunk = "".join(lines).encode()[: max(0, share - written)]
-                if not chunk:
-                    break
-                out.write(chunk)
-                written += len(chunk)
+    files = write_bundle(zf, command.id, command.created, size, colo)
     summary = {
         "command_id": command.id,
         "type": "warp-diag",
         "args": command.args,
-        "files": list(files),
+        "files": files,
     }
     zf.writestr("results.json", json.dumps(summary, indent=2))
 
 
 def _speed_test_zip(zf: zipfile.ZipFile, command: Command) -> None:
+    """Per-interface numbers; the tunnel is a little slower and further than default."""
     rng = random.Random(command.id)
+    default = {
+        "download_mbps": round(rng.uniform(200, 900), 1),
+        "upload_mbps": round(rng.uniform(40, 300), 1),
+        "latency_ms": round(rng.uniform(5, 25), 1),
+        "jitter_ms": round(rng.uniform(0.3, 4), 1),
+        "loss_pct": 0.0,
+    }
+    tunnel = {
+        "download_mbps": round(default["download_mbps"] * rng.uniform(0.5, 0.95), 1),
+        "upload_mbps": round(default["upload_mbps"] * rng.uniform(0.6, 0.98), 1),
+        "latency_ms": round(default["latency_ms"] + rng.uniform(2, 15), 1),
+        "jitter_ms": round(default["jitter_ms"] + rng.uniform(0.1, 2), 1),
+        "loss_pct": round(rng.choice((0.0, 0.0, 0.1, 0.5)), 1),
+    }
+    numbers = {"default": default, "tunnel": tunnel}
     tests = [
-        {
-            "interface": name,
-            "download_mbps": round(rng.uniform(80, 900), 1),
-            "upload_mbps": round(rng.uniform(20, 300), 1),
-            "latency_ms": round(rng.uniform(5, 40), 1),
-            "jitter_ms": round(rng.uniform(0.3, 6), 1),
-            "success": True,
-        }
+        {"interface": name, **numbers.get(name, default), "success": True}
         for name in command.args.get("interfaces", ["default", "tunnel"])
     ]
     zf.writestr(

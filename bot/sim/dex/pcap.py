@@ -1,7 +1,13 @@
 """libpcap files with real packets: Ethernet II, IPv4, TCP and UDP, checksums included.
 
 Written in chunks to any binary file object, so a capture of hundreds of MB never sits in
-memory: a block of packets is built once and written again and again with later timestamps.
+memory: a block of packets is built once and written again and again with later timestamps
+and, for TCP, fresh client ports (checksums patched incrementally, RFC 1624), so each repeat
+is a new set of connections rather than a retransmission of the last.
+
+A block tells a small story worth summarising (see ``bot/sim/dex/traffic.py``): DNS lookups
+answered with addresses, one NXDOMAIN for an internal name, TLS handshakes with SNI, some
+HTTPS data, one refused connection, and bulk QUIC.
 """
 
 from __future__ import annotations
@@ -55,9 +61,11 @@ def _pseudo(src: str, dst: str, proto: int, length: int) -> bytes:
     return _ip(src) + _ip(dst) + struct.pack("!BBH", 0, proto, length)
 
 
-def tcp_segment(src: str, dst: str, sport: int, dport: int, seq: int, payload: bytes) -> bytes:
-    """A TCP segment (PSH+ACK) with a correct checksum over the pseudo-header."""
-    header = struct.pack("!HHIIBBHHH", sport, dport, seq, 1, 5 << 4, 0x18, 64240, 0, 0)
+def tcp_segment(
+    src: str, dst: str, sport: int, dport: int, seq: int, payload: bytes, flags: int = 0x18
+) -> bytes:
+    """A TCP segment (PSH+ACK unless ``flags`` says) with a correct checksum."""
+    header = struct.pack("!HHIIBBHHH", sport, dport, seq, 1, 5 << 4, flags, 64240, 0, 0)
     csum = checksum(_pseudo(src, dst, 6, len(header) + len(payload)) + header + payload)
     return header[:16] + struct.pack("!H", csum) + header[18:] + payload
 
@@ -77,23 +85,16 @@ def ethernet_frame(payload: bytes, outbound: bool) -> bytes:
     return dst + src + b"\x08\x00" + payload
 
 
-def _packet(rng: random.Random, local: str, index: int) -> bytes:
-    """One plausible packet: HTTPS traffic to Cloudflare or a DNS query, either direction."""
-    outbound = rng.random() < 0.5
-    if rng.random() < 0.15:
-        name = rng.choice((b"\x07example\x03com", b"\x0acloudflare\x03com", b"\x04slack\x03com"))
-        dns = struct.pack("!HHHHHH", rng.getrandbits(16), 0x0100, 1, 0, 0, 0) + name + b"\0\0\1\0\1"
-        src, dst = (local, "1.1.1.1") if outbound else ("1.1.1.1", local)
-        sport, dport = (rng.randint(49152, 65535), 53) if outbound else (53, 51000)
-        l4, proto = udp_datagram(src, dst, sport, dport, dns), 17
-    else:
-        size = rng.choice((0, 64, 517, 1200, 1400))
-        payload = bytes(rng.getrandbits(8) for _ in range(size))
-        remote = f"104.16.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
-        src, dst = (local, remote) if outbound else (remote, local)
-        sport, dport = (51000 + index % 16, 443) if outbound else (443, 51000 + index % 16)
-        l4, proto = tcp_segment(src, dst, sport, dport, rng.getrandbits(32), payload), 6
-    return ethernet_frame(ipv4_packet(src, dst, proto, l4, index), outbound)
+def _patch_port(block: bytearray, at: int, port_offset: int, new: int) -> None:
+    """Set a TCP port in a frame at ``at`` and fix the checksum for it (RFC 1624, eqn. 3)."""
+    tcp = at + 34  # Ethernet (14) + IPv4 (20)
+    old = struct.unpack_from("!H", block, tcp + port_offset)[0]
+    csum = struct.unpack_from("!H", block, tcp + 16)[0]
+    total = (~csum & 0xFFFF) + (~old & 0xFFFF) + new
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    struct.pack_into("!H", block, tcp + port_offset, new)
+    struct.pack_into("!H", block, tcp + 16, ~total & 0xFFFF)
 
 
 def write_pcap(
@@ -109,23 +110,32 @@ def write_pcap(
 
     Packets are cut to ``snaplen`` bytes as ``tcpdump -s`` would. Returns the bytes written.
     """
+    from bot.sim.dex.traffic import block_frames
+
     snaplen = max(64, snaplen)
     out.write(GLOBAL_HEADER.pack(PCAP_MAGIC, 2, 4, 0, 0, snaplen, LINKTYPE_ETHERNET))
     written = GLOBAL_HEADER.size
     rng = random.Random(seed)
     block = bytearray()
     offsets: list[tuple[int, int]] = []  # (offset of record header, microseconds into block)
-    for index in range(_BLOCK_PACKETS):
-        frame = _packet(rng, local_ip, index)
+    ports: list[tuple[int, int, int]] = []  # (offset of frame, port field offset, first port)
+    frames = block_frames(rng, local_ip, _BLOCK_PACKETS)
+    for index, (frame, port_field, port) in enumerate(frames):
         captured = frame[:snaplen]
-        offsets.append((len(block), index * _BLOCK_SPAN_US // _BLOCK_PACKETS))
-        block += RECORD_HEADER.pack(0, 0, len(captured), len(frame)) + captured
+        offsets.append((len(block), index * _BLOCK_SPAN_US // len(frames)))
+        block += RECORD_HEADER.pack(0, 0, len(captured), len(frame))
+        if port_field is not None:
+            ports.append((len(block), port_field, port))
+        block += captured
     repeat = 0
     while written < size - RECORD_HEADER.size:
         base = start_us + repeat * _BLOCK_SPAN_US
         for offset, delta in offsets:
             stamp = base + delta
             struct.pack_into("<II", block, offset, stamp // 1_000_000, stamp % 1_000_000)
+        if repeat:
+            for at, field, first in ports:  # new connections: shift every client port
+                _patch_port(block, at, field, 49152 + (first - 49152 + repeat * 64) % 16384)
         room = size - written
         if room >= len(block):
             out.write(block)
