@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psutil
 
-from bot.insight import Limits, PcapSummary, WarpDiagSummary, summarize
+from bot.insight import PcapSummary, SummaryBudget, WarpDiagSummary, summarize
 from bot.sim.dex.artifacts import build_artifact
 from bot.sim.dex.state import Command
 
@@ -53,7 +53,7 @@ def measure(kind: str, path: Path) -> tuple[float, float, float, object]:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     t0, c0 = time.perf_counter(), time.thread_time()
-    summary = summarize(kind, path, limits=Limits(time_budget_s=600, packet_budget=10**9))
+    summary = summarize(kind, path, limits=SummaryBudget(time_budget_s=600, packet_budget=10**9))
     elapsed, cpu = time.perf_counter() - t0, time.thread_time() - c0
     stop.set()
     sampler.join()

@@ -21,13 +21,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.activity import Activity
-from bot.config import Settings
+from bot.config import Settings, StartupError
 from bot.dex.client import DexClient
 from bot.domain.grammar import Limits
 from bot.domain.policy import AccessPolicy
+from bot.insight import RuleFileError, SummaryBudget, load_rules
 from bot.metrics import Metrics
 from bot.services.capture import CaptureService
 from bot.services.flows import Flows
+from bot.services.insight import Insight
 from bot.services.queries import Queries
 from bot.slackapi.directory import Directory
 from bot.store.db import create_engine, migrate, session_factory
@@ -102,7 +104,7 @@ class Services:
 
 def _renderers() -> Renderers:
     # The words live with the Slack transport; the worker only gets these functions.
-    from handlers.blocks import capture, notes
+    from handlers.blocks import capture, insight, notes
 
     return Renderers(
         parent=capture.render_parent,
@@ -110,7 +112,26 @@ def _renderers() -> Renderers:
         thread_status=notes.render_status_fact,
         note=notes.render_note,
         requester=notes.render_requester_note,
+        summary=insight.render_summary,
+        status_after=insight.render_status_after,
+        failure=insight.render_failure,
     )
+
+
+def _insight(svc: Services, work_dir: Path | None) -> Insight:
+    """The artifact summaries, with the operators' rules loaded once (a bad file stops
+    start-up with the file and the reason)."""
+    s = svc.settings
+    try:
+        rules = load_rules(s.dex_insight_rules_file, minimum_version=s.dex_min_client_version)
+    except RuleFileError as exc:
+        raise StartupError(f"DEX_INSIGHT_RULES_FILE: {exc}") from None
+    limits = SummaryBudget(
+        max_uncompressed_bytes=s.dex_insight_max_uncompressed_mb * 1_000_000,
+        time_budget_s=s.dex_insight_time_budget_seconds,
+        packet_budget=s.dex_insight_packet_budget,
+    )
+    return Insight(svc, rules, limits, work_dir=work_dir)
 
 
 def build_services(
@@ -157,6 +178,7 @@ def build_services(
     relay = ArtifactRelay(svc, slack, svc.deliverer.find_posted, work_dir=artifact_dir)
     svc.resources.push_async_callback(relay.aclose)
     svc.deliverer.upload = relay
+    svc.deliverer.insight = _insight(svc, artifact_dir)
     svc.flows = Flows(svc, svc.captures, svc.deliverer.run_once, svc.permalink)
     return svc
 

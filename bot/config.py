@@ -8,6 +8,7 @@ stop with a message an operator can act on.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -89,6 +90,16 @@ class Settings(BaseSettings):
     #: A device not seen for longer than this (or disconnected, or paused) is flagged and
     #: needs --anyway: Cloudflare waits 10 min for it, then fails, and the quota is spent.
     dex_offline_after_minutes: int = Field(5, ge=1)
+
+    # What the thread says about an artifact (bot.insight)
+    #: Operators' extra warp-diag rules (YAML), added to the shipped ones.
+    dex_insight_rules_file: Path | None = None
+    #: WARP clients older than this are flagged in a diagnostic bundle's findings.
+    dex_min_client_version: str = "2024.12.492.0"
+    #: A zip whose declared or real uncompressed size is over this is not read (zip bombs).
+    dex_insight_max_uncompressed_mb: int = Field(1024, ge=1)
+    dex_insight_time_budget_seconds: float = Field(20.0, gt=0)
+    dex_insight_packet_budget: int = Field(2_000_000, ge=1)
 
     # Worker
     dex_poll_interval_seconds: float = Field(15.0, gt=0)

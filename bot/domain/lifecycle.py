@@ -48,6 +48,8 @@ class EffectKind(StrEnum):
     THREAD_NOTE = "thread_note"  # a reply in the thread; ``note`` says which
     THREAD_STATUS = "thread_status"  # a command's new status, in the thread
     UPLOAD = "upload"  # the artifact relayed into the thread
+    SUMMARY = "summary"  # what the artifact says, posted next to it
+    STATUS_AFTER = "status_after"  # the devices' live status once done, and what changed
     TELL_REQUESTER = "tell_requester"  # a direct message to the requester
 
 
@@ -193,10 +195,13 @@ TRANSITIONS: Mapping[tuple[RequestState | None, Event], Step] = {
             EffectSpec(EffectKind.THREAD_STATUS),
             *_EDITS,
             EffectSpec(EffectKind.UPLOAD, needs="filename"),
+            EffectSpec(EffectKind.SUMMARY, needs="filename"),
         ),
     ),
     (S.DISPATCHED, Event.COMMAND_STUCK): Step(S.DISPATCHED, (_note(Note.STUCK),)),
-    (S.DISPATCHED, Event.COMPLETED): Step(S.COMPLETED, _EDITS),
+    (S.DISPATCHED, Event.COMPLETED): Step(
+        S.COMPLETED, (*_EDITS, EffectSpec(EffectKind.STATUS_AFTER))
+    ),
 }
 
 

@@ -4,7 +4,7 @@ No Slack, no database, no HTTP: functions over a zip on disk, deterministic, nev
 any bytes. The worker calls::
 
     rules = load_rules(settings.insight_rules_file)           # once, at start-up
-    summary = summarize("pcap", zip_path, limits=Limits(...), rules=rules)
+    summary = summarize("pcap", zip_path, limits=SummaryBudget(...), rules=rules)
     rendered = handlers.blocks.insight.render_summary(summary, ...)
 
 ``summarize`` returns a ``PcapSummary``, ``WarpDiagSummary``, ``SpeedTestSummary`` or
@@ -26,11 +26,11 @@ from bot.insight.model import (
     Hint,
     HintKind,
     InterfaceCapture,
-    Limits,
     PcapSummary,
     Severity,
     SpeedTestSummary,
     Summary,
+    SummaryBudget,
     Unreadable,
     WarpDiagSummary,
 )
@@ -51,7 +51,6 @@ __all__ = [
     "Hint",
     "HintKind",
     "InterfaceCapture",
-    "Limits",
     "PcapSummary",
     "RuleFileError",
     "RuleSet",
@@ -60,6 +59,7 @@ __all__ = [
     "StatusChange",
     "StatusSnapshot",
     "Summary",
+    "SummaryBudget",
     "Unreadable",
     "WarpDiagSummary",
     "compare_status",
@@ -73,14 +73,14 @@ INTERFACES = ("default", "tunnel")
 
 
 def summarize(
-    kind: str, zip_path: Path, *, limits: Limits | None = None, rules: RuleSet | None = None
+    kind: str, zip_path: Path, *, limits: SummaryBudget | None = None, rules: RuleSet | None = None
 ) -> Summary:
     """Summarise the artifact at ``zip_path`` of command type ``kind``; never raises.
 
     ``rules`` (warp-diag only) defaults to the shipped rule set. Blocking and CPU-bound:
     call it from a thread (``asyncio.to_thread``).
     """
-    limits = limits or Limits()
+    limits = limits or SummaryBudget()
     if kind not in KINDS:
         return Unreadable(kind, f"no summary for {kind!r} commands")
     try:
@@ -96,7 +96,7 @@ def summarize(
         return Unreadable(kind, f"unexpected {type(exc).__name__} while reading it")
 
 
-def _pcap(archive: SafeZip, limits: Limits) -> PcapSummary | Unreadable:
+def _pcap(archive: SafeZip, limits: SummaryBudget) -> PcapSummary | Unreadable:
     outcome = _results(archive)
     names = [f"capture-{i}.pcap" for i in INTERFACES]
     if not any(archive.has(n) for n in names) and not outcome:

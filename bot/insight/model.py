@@ -13,7 +13,7 @@ from enum import StrEnum
 
 
 @dataclass(frozen=True)
-class Limits:
+class SummaryBudget:
     """How much work a summary may do on one artifact.
 
     ``max_uncompressed_bytes`` bounds the zip's declared total and the bytes really read

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 import dpkt
 
-from bot.insight.model import CaptureStats, Limits
+from bot.insight.model import CaptureStats, SummaryBudget
 from bot.insight.pcap_counts import Counters
 
 #: No libpcap record is legitimately larger (libpcap's own maximum snap length), plus a
@@ -68,7 +68,7 @@ class _Fence:
         raise io.UnsupportedOperation("not seekable")
 
 
-def triage(stream: IO[bytes], limits: Limits) -> CaptureStats:
+def triage(stream: IO[bytes], limits: SummaryBudget) -> CaptureStats:
     """Read one capture from ``stream`` and count what it holds (PcapUnreadable if it can't)."""
     head = stream.read(4)
     fence = _Fence(_Prefixed(head, stream))

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import IO
 
-from bot.insight.model import Limits
+from bot.insight.model import SummaryBudget
 
 
 class ArtifactUnreadable(Exception):
@@ -73,7 +73,7 @@ class _Counted(io.RawIOBase):
 class SafeZip:
     """A zip opened with its declared sizes checked; use as a context manager."""
 
-    def __init__(self, path: Path, limits: Limits) -> None:
+    def __init__(self, path: Path, limits: SummaryBudget) -> None:
         self._limits = limits
         self._read = 0
         try:

@@ -17,7 +17,7 @@ import json
 import re
 from typing import Any
 
-from bot.insight.model import FileNote, Finding, Limits, Severity, WarpDiagSummary, WarpFacts
+from bot.insight.model import FileNote, Finding, Severity, SummaryBudget, WarpDiagSummary, WarpFacts
 from bot.insight.rules import RuleSet, mask, version_tuple
 from bot.insight.safezip import SafeZip
 
@@ -34,7 +34,7 @@ FACT_FILES = (
 _SMALL = 1 << 20  # fact files are a few KB; read at most this much of each
 
 
-def summarize_warp_diag(archive: SafeZip, rules: RuleSet, limits: Limits) -> WarpDiagSummary:
+def summarize_warp_diag(archive: SafeZip, rules: RuleSet, limits: SummaryBudget) -> WarpDiagSummary:
     """Facts and findings from an opened warp-diag zip."""
     notes: list[FileNote] = []
     texts = {name: _text(archive, name, notes) for name in FACT_FILES if archive.has(name)}
@@ -92,7 +92,7 @@ def _text(archive: SafeZip, name: str, notes: list[FileNote]) -> str:
 
 
 def _run_rules(
-    archive: SafeZip, rules: RuleSet, limits: Limits, notes: list[FileNote]
+    archive: SafeZip, rules: RuleSet, limits: SummaryBudget, notes: list[FileNote]
 ) -> tuple[list[Finding], bool]:
     started = limits.clock()
     compiled = [(rule, rule.regexes()) for rule in rules.rules]

@@ -33,9 +33,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.domain.lifecycle import Effect, EffectKind, Event, Note
 from bot.domain.model import CaptureRequest, RequestState
 from bot.domain.quota import Forecast
+from bot.insight import FailureExplanation, StatusChange
 from bot.metrics import Metrics
 from bot.services.capture import CaptureService
 from bot.services.context import Context
+from bot.services.insight import Insight
 from bot.store.outbox import DONE, FAILED, OutboxItem
 from bot.worker.artifacts import METADATA_EVENT
 from bot.worker.retry import RetryPolicy, slack_error
@@ -73,6 +75,9 @@ class Renderers:
     thread_status: Callable[[Mapping[str, Any]], RenderedLike]
     note: Callable[[Note, Mapping[str, Any], CaptureRequest], RenderedLike]
     requester: Callable[[Note, Mapping[str, Any], CaptureRequest], RenderedLike]
+    summary: Callable[..., RenderedLike]  # (summary, *, label)
+    status_after: Callable[[list[tuple[str, StatusChange]]], RenderedLike]
+    failure: Callable[[FailureExplanation], RenderedLike]
 
 
 class Deferred(Exception):
@@ -93,6 +98,7 @@ class Deliverer:
     upload: Upload | None = None
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     metrics: Metrics | None = None
+    insight: Insight | None = None
 
     @property
     def lease(self) -> timedelta:
@@ -251,7 +257,12 @@ class Deliverer:
     async def thread_status(self, item: OutboxItem, req: CaptureRequest) -> dict[str, Any]:
         """A command's new status in the thread."""
         r = self.render.thread_status(item.effect.facts)
-        result = await self.post_in_thread(item, req, r.text, r.blocks)
+        blocks = list(r.blocks)
+        facts = item.effect.facts
+        if facts.get("status") == "FAILED" and self.insight is not None:
+            why = self.render.failure(await self.insight.why_failed(req, str(facts["command_id"])))
+            blocks += why.blocks
+        result = await self.post_in_thread(item, req, r.text, blocks)
         if self.metrics is not None and item.created_at is not None and "ts" in result:
             delay = (self.ctx.clock() - item.created_at).total_seconds()
             self.metrics.observe_thread_post(delay)
@@ -266,6 +277,34 @@ class Deliverer:
         except _NoThread:
             return {"skipped": "no thread"}
         return await self.upload(item, req)
+
+    async def summary(self, item: OutboxItem, req: CaptureRequest) -> dict[str, Any]:
+        """What the artifact says, in the thread next to it (the upload happens anyway)."""
+        if self.insight is None:
+            return {"skipped": "no insight configured"}
+        try:
+            await self.thread_of(req, item)
+        except _NoThread:
+            return {"skipped": "no thread"}
+        if item.interrupted:  # don't download again for a summary already posted
+            channel, thread_ts = await self.thread_of(req, item)
+            if ts := await self.find_posted(channel, thread_ts, item.key):
+                return {"ts": ts, "recovered": True}
+        f = item.effect.facts
+        kind = str(f.get("command_type") or req.command_type)
+        made = await self.insight.summary(kind, str(f["command_id"]), f.get("filename"))
+        if self.metrics is not None:
+            self.metrics.observe_summary(kind, ok=type(made).__name__ != "Unreadable")
+        r = self.render.summary(made, label=f.get("device"))
+        return await self.post_in_thread(item, req, r.text, r.blocks)
+
+    async def status_after(self, item: OutboxItem, req: CaptureRequest) -> dict[str, Any]:
+        """Each device's live status now, and what changed since the request was made."""
+        if self.insight is None:
+            return {"skipped": "no insight configured"}
+        changes = [(d.name, await self.insight.status_change(d)) for d in req.devices[:10]]
+        r = self.render.status_after(changes)
+        return await self.post_in_thread(item, req, r.text, r.blocks)
 
     async def tell_requester(self, item: OutboxItem, req: CaptureRequest) -> dict[str, Any]:
         """A direct message to the requester. At most once: an interrupted attempt is not
@@ -410,4 +449,6 @@ PERFORMERS: dict[EffectKind, Performer] = {
     EffectKind.THREAD_STATUS: Deliverer.thread_status,
     EffectKind.UPLOAD: Deliverer.relay,
     EffectKind.TELL_REQUESTER: Deliverer.tell_requester,
+    EffectKind.SUMMARY: Deliverer.summary,
+    EffectKind.STATUS_AFTER: Deliverer.status_after,
 }

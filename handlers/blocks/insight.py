@@ -453,3 +453,15 @@ def _ago(seconds: int) -> str:
     if seconds < 7200:
         return f"{seconds // 60} min ago"
     return f"{seconds // 3600} h ago"
+
+
+def render_status_after(changes: list[tuple[str, StatusChange]]) -> Rendered:
+    """One message for a finished request: each device's status now and what changed."""
+    blocks: list[dict[str, Any]] = []
+    lines = []
+    for name, change in changes:
+        one = render_status_change(change)
+        blocks.append(_section(f"*{outside(name, 80)}*"))
+        blocks.extend(one.blocks)
+        lines.append(f"{name}: {one.text}")
+    return check_limits(Rendered("\n".join(lines)[:3000] or "Device status", blocks[:50]))

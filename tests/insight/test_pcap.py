@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.insight import Limits, PcapSummary, Unreadable, summarize
+from bot.insight import PcapSummary, SummaryBudget, Unreadable, summarize
 from bot.insight.model import CaptureStats, HintKind, NameCount, RcodeCount
 from tests.insight.packets import (
     BLOCKED,
@@ -33,7 +33,7 @@ FORMATS = {
 }
 
 
-def stats_of(path: Path, limits: Limits | None = None) -> CaptureStats:
+def stats_of(path: Path, limits: SummaryBudget | None = None) -> CaptureStats:
     summary = summarize("pcap", path, limits=limits)
     assert isinstance(summary, PcapSummary), summary
     stats = summary.interfaces[0].stats
@@ -122,14 +122,16 @@ def test_results_json_says_which_interface_failed(tmp_path: Path) -> None:
 
 
 def test_the_packet_budget_stops_early_and_says_so(tmp_path: Path) -> None:
-    s = stats_of(pcap_zip(tmp_path / "a.zip", write_pcap(trouble())), Limits(packet_budget=10))
+    s = stats_of(
+        pcap_zip(tmp_path / "a.zip", write_pcap(trouble())), SummaryBudget(packet_budget=10)
+    )
     assert s.stopped_early and s.packets == 10
 
 
 def test_the_time_budget_stops_early(tmp_path: Path) -> None:
     big = Capture(trouble().frames * 300)  # 10,500 packets: the clock is read every 4,096
     ticks = iter(range(0, 10**6, 100))  # start 0 s; 100 s at 4,096 packets; 200 s at 8,192
-    limits = Limits(time_budget_s=150, clock=lambda: float(next(ticks)))
+    limits = SummaryBudget(time_budget_s=150, clock=lambda: float(next(ticks)))
     s = stats_of(pcap_zip(tmp_path / "a.zip", write_pcap(big)), limits)
     assert s.stopped_early and s.packets == 8192
 
@@ -193,5 +195,5 @@ def test_pcap_reader_streams_from_a_non_seekable_member() -> None:
             b[: len(chunk)] = chunk
             return len(chunk)
 
-    stats = triage(io.BufferedReader(OneWay(write_pcapng(trouble()))), Limits())
+    stats = triage(io.BufferedReader(OneWay(write_pcapng(trouble()))), SummaryBudget())
     assert stats.packets == 35 and stats.tcp.refused == 2

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.insight import Limits, Unreadable, WarpDiagSummary, summarize
+from bot.insight import SummaryBudget, Unreadable, WarpDiagSummary, summarize
 from bot.insight.model import FileNote
 from tests.insight.bundles import bundle
 
@@ -58,7 +58,7 @@ def test_a_declared_zip_bomb_is_refused_before_inflating(tmp_path: Path) -> None
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("capture-default.pcap", bytes(5_000_000))  # 5 MB of zeros, ~5 KB zipped
     assert path.stat().st_size < 10_000
-    summary = summarize("pcap", path, limits=Limits(max_uncompressed_bytes=1_000_000))
+    summary = summarize("pcap", path, limits=SummaryBudget(max_uncompressed_bytes=1_000_000))
     assert summary == Unreadable(
         "pcap", "it would unpack to 5,000,000 bytes, over the 1,000,000 byte limit"
     )
@@ -74,7 +74,7 @@ def test_a_bomb_that_lies_about_its_size_is_stopped(tmp_path: Path) -> None:
         at = data.index(sig)
         struct.pack_into("<I", data, at + offset, 1000)
     path.write_bytes(bytes(data))
-    summary = summarize("pcap", path, limits=Limits(max_uncompressed_bytes=100_000))
+    summary = summarize("pcap", path, limits=SummaryBudget(max_uncompressed_bytes=100_000))
     # The declared size passes; zipfile stops inflating at it, and the CRC catches the lie.
     assert summary == Unreadable(
         "pcap", "a file in the zip is damaged (Bad CRC-32 for file 'capture-default.pcap')"
@@ -88,7 +88,7 @@ def test_the_real_size_counter_stops_reading_past_the_limit(tmp_path: Path) -> N
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("a.txt", bytes(600_000))
         zf.writestr("b.txt", bytes(600_000))
-    limits = Limits(max_uncompressed_bytes=1_300_000)
+    limits = SummaryBudget(max_uncompressed_bytes=1_300_000)
     with SafeZip(path, limits) as archive:
         archive.read_bytes("a.txt")
         archive.charge(200_000)  # as if a.txt had inflated to more than it declared

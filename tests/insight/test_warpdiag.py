@@ -170,11 +170,11 @@ def test_a_bad_rule_file_is_refused_with_the_reason(
 
 
 def test_the_rule_scan_has_a_time_budget(tmp_path: Path) -> None:
-    from bot.insight import Limits
+    from bot.insight import SummaryBudget
 
     log = CALM_LOG * 10_000
     ticks = iter(range(0, 10**6, 100))  # read after each block: 100 s, then 200 s: stop
-    limits = Limits(time_budget_s=150, clock=lambda: float(next(ticks)))
+    limits = SummaryBudget(time_budget_s=150, clock=lambda: float(next(ticks)))
     late = "ERROR Address already in use\n"
     summary = diag(bundle(tmp_path / "a.zip", daemon_log=log + late), limits=limits)
     assert summary.stopped_early and summary.findings == ()

@@ -49,10 +49,10 @@ def test_pcap_golden(tmp_path: Path) -> None:
 
 
 def test_pcap_first_n_packets(tmp_path: Path) -> None:
-    from bot.insight import Limits
+    from bot.insight import SummaryBudget
 
     path = pcap_zip(tmp_path / "p.zip", write_pcap(trouble()))
-    summary = summarize("pcap", path, limits=Limits(packet_budget=20))
+    summary = summarize("pcap", path, limits=SummaryBudget(packet_budget=20))
     text = dump(render_summary(summary))
     assert "first 20 packets" in text
 

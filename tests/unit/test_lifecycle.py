@@ -30,11 +30,11 @@ EXPECTED: dict[
     (S.DISPATCHING, E.DISPATCH_FAILED): (S.DISPATCH_FAILED, EDITS | {K.THREAD_NOTE}, "release"),
     (S.DISPATCHED, E.COMMAND_STATUS): (
         S.DISPATCHED,
-        EDITS | {K.THREAD_STATUS, K.UPLOAD},
+        EDITS | {K.THREAD_STATUS, K.UPLOAD, K.SUMMARY},
         None,
     ),
     (S.DISPATCHED, E.COMMAND_STUCK): (S.DISPATCHED, {K.THREAD_NOTE}, None),
-    (S.DISPATCHED, E.COMPLETED): (S.COMPLETED, EDITS, None),
+    (S.DISPATCHED, E.COMPLETED): (S.COMPLETED, EDITS | {K.STATUS_AFTER}, None),
 }
 
 ALL_PAIRS = list(itertools.product([None, *RequestState], Event))
@@ -85,6 +85,7 @@ def test_effects_carry_facts_and_a_key_that_names_their_cause() -> None:
     without = step.effects_for("r1", E.COMMAND_STATUS, tag="c1:PENDING_UPLOAD", filename=None)
     assert K.UPLOAD in {e.kind for e in with_file}
     assert K.UPLOAD not in {e.kind for e in without}  # no file, no upload
+    assert K.SUMMARY in {e.kind for e in with_file} and K.SUMMARY not in {e.kind for e in without}
     [status] = [e for e in with_file if e.kind is K.THREAD_STATUS]
     assert status.key == "r1:thread_status:command_status:c1:SUCCESS"
     assert status.facts == {"filename": "x.zip"}
