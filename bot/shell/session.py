@@ -7,7 +7,8 @@ the transcript is then in order. Modals opened for this person are asked as prom
 (``bot.shell.form``); confirm dialogs as y/n.
 
 A step *fails* when the bot answers the acting person with an error (``⚠️ …``) and the line
-was not prefixed with ``!``, when a ``!`` line got no error, when a ``wait`` times out or an
+was not prefixed with ``!``, when a ``!`` line got no error (or, written
+``! /dex … => some text``, an error without that text), when a ``wait`` times out or an
 ``expect-file`` finds nothing, or when the shell cannot do what was typed.
 """
 
@@ -43,8 +44,11 @@ Type what you would type in Slack:
 Scripts (dexbot shell --script FILE) also take:
   wait "some text" [--timeout 60]   wait until that text is shown (in order)
   expect-file *.zip                 an artifact was saved during this session
-  ! /dex capture @nobody pcap 5x    a line the bot should answer with an error"""
+  ! /dex capture @nobody pcap 5x    a line the bot should answer with an error
+  ! /dex stauts @ann => Did you mean   ... with an error containing that text"""
 GROUP_NAMES = {people.SUPPORT_GROUP_ID: "support", people.MANAGERS_GROUP_ID: "managers"}
+#: In a ``!`` line, what follows this is text the error must contain.
+EXPECT = " => "
 _HANDLE = re.compile(r"(?<![<\w@])@([a-z][a-z0-9._-]*)")
 _CHANNEL = re.compile(r"(?<![<\w#])#([a-z0-9][a-z0-9_-]*)")
 
@@ -111,6 +115,9 @@ class Session:
             return Step()
         expect_error = raw.startswith("!")
         raw = raw.removeprefix("!").strip()
+        expected = ""
+        if expect_error and EXPECT in raw:
+            raw, _, expected = (part.strip() for part in raw.rpartition(EXPECT))
         self.feed.viewer = self.person.user_id
         self.feed.errors.clear()
         self.form_errors.clear()
@@ -122,6 +129,8 @@ class Session:
         errors = [*self.feed.errors, *self.form_errors]
         if expect_error and not errors:
             return Step(ok=False, problem="expected an error, but the bot answered without one")
+        if expected and not any(expected in " ".join(e.split()) for e in errors):
+            return Step(ok=False, problem=f"expected an error with “{expected}”, got: {errors[0]}")
         if errors and not expect_error:
             return Step(ok=False, problem=f"the bot answered with an error: {errors[0]}")
         return Step()

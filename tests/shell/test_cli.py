@@ -70,3 +70,29 @@ def test_a_missing_script_file_is_a_start_up_error(tmp_path: Path) -> None:
         script=str(tmp_path / "nope.dex"), db="x.db", artifacts="a", speed=1.0
     )
     assert run_shell(args, out=io.StringIO()) == 2
+
+
+MISTAKES_SCRIPT = Path(__file__).parent / "mistakes.dex"
+
+
+def test_every_typo_gets_its_own_answer_as_a_process(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "shell", "--script", str(MISTAKES_SCRIPT)],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, encoding="utf-8",
+        timeout=DEADLINE_S,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "I don't know `captur`. Did you mean `capture`?" in done.stdout
+    assert "How to use /dex" not in done.stdout  # no typo got the general help page
+
+
+def test_a_bang_line_with_the_wrong_error_text_fails(tmp_path: Path) -> None:
+    script = tmp_path / "wrong.dex"
+    script.write_text("! /dex stauts @ann => Did you mean `devices`?\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "shell", "--script", str(script)],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, encoding="utf-8",
+        timeout=DEADLINE_S,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "line 1 failed: expected an error with “Did you mean `devices`?”" in done.stdout

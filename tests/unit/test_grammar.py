@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.dex.models import CommandStatus, CommandType
+from bot.domain.durations import parse_minutes
 from bot.domain.grammar import (
     HELP_TEXT,
     CaptureAsk,
@@ -29,7 +30,6 @@ from bot.domain.grammar import (
     help_for,
     parse,
 )
-from bot.domain.durations import parse_minutes
 from handlers.blocks.parse_text import describe_clamped, describe_parse_error
 
 ANN = UserTarget("U0ANN")
