@@ -76,13 +76,14 @@ def _log_to_stderr() -> None:
     root = logging.getLogger()
     if root.handlers:
         return
-    from bot.logs import RedactSecrets
+    from bot.logs import RedactSecrets, quiet_libraries
 
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets([os.environ.get("CLOUDFLARE_API_TOKEN", "")]))
     root.addHandler(handler)
     root.setLevel(os.environ.get("LOG_LEVEL", "WARNING").upper())
+    quiet_libraries(logging.getLevelName(root.level))
 
 
 def run_shell(
