@@ -291,8 +291,8 @@ _HELP: dict[str, str] = {
     "Options: `--device NAME` (one of their devices) or `--all`, `--size 20MB` (at most"
     " {size} MB), `--snaplen 1500` (bytes per packet, at most {snaplen}).",
     "diag": "*WARP diagnostics* (needs approval)\n"
-    '`/dex diag @ann --reason "can\'t reach the wiki"` — add `--all-routes` or'
-    " `--no-all-routes` to choose whether every route is tested; `--device`, `--all` work too.",
+    '`/dex diag @ann --reason "can\'t reach the wiki"` — every route is tested unless you add'
+    " `--no-all-routes` (`--all-routes` says so explicitly); `--device`, `--all` work too.",
     "speedtest": "*Speed test* (needs approval)\n"
     '`/dex speedtest @ann tunnel --reason "slow calls"` — interfaces: `default`, `tunnel`'
     " or `both`; `--device`, `--all` work too.",
