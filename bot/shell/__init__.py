@@ -16,6 +16,7 @@ import contextlib
 import io
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -64,11 +65,26 @@ async def run_session(
                 if lines is not None
                 else ConsoleLines(transcript, stdin)
             )
+            if isinstance(source, ConsoleLines):
+                _route_ctrl_c(source)
             return await run_lines(session, source)
         finally:
             await session.aclose()
     finally:
         await runtime.stop()
+
+
+def _route_ctrl_c(source: ConsoleLines) -> None:
+    """Ctrl-C answers the prompt being shown (a form closes); with none, it stops the shell."""
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+
+    def on_sigint() -> None:
+        if not source.interrupt() and main is not None:
+            main.cancel()
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not on this platform
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
 
 
 def _log_to_stderr() -> None:

@@ -264,6 +264,15 @@ class Session:
         pressable = self.feed.find_button(ref)
         if pressable is None:
             raise Problem(f"there is no button {ref!r}")
+        if not ref.isdigit() and len(same := self.feed.labelled(ref)) > 1:
+            # Say which card before anything is sent; the confirm (if any) can still back out.
+            others = ", ".join(f"[{p.button.number}]" for p in same[1:])
+            self.transcript.say(
+                f"  ({len(same)} cards have {pressable.button.label}: pressing"
+                f" [{pressable.button.number}] on {self.feed.card_label(pressable)}, the latest;"
+                f" type {others} for another)",
+                matchable=False,
+            )
         if not self.feed.still_there(pressable):
             raise Problem(f"button [{pressable.button.number}] is gone: its message changed")
         b = pressable.button
@@ -272,7 +281,7 @@ class Session:
             self.transcript.say([f"  {c.title}", f"  {c.text}"], matchable=False)
             reply = await ask(f"  {c.ok}? [y/n] > ")
             if (reply or "").strip().lower() not in ("y", "yes"):
-                self.transcript.say(f"  ({c.back}: not pressed)", matchable=False)
+                self.transcript.say("  Cancelled: nothing was pressed.", matchable=False)
                 return
         uid = self.person.user_id
         trigger = self.slack.new_trigger_id(user=uid)
@@ -307,6 +316,9 @@ class Session:
             run = FormRun(self, view)
             await run.run(ask)
             triggers = [*triggers, *run.triggers]
+            if run.leftover is not None:  # the person left the form for a new /dex line
+                self.transcript.echo(f"(running {run.leftover})")
+                await self.slash(run.leftover.removeprefix("/dex").strip(), ask)
 
     def _new_view(self, triggers: list[str]) -> View | None:
         views = self.slack.workspace.views.values()
