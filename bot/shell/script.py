@@ -66,6 +66,8 @@ class ConsoleLines:
         self._waiter: asyncio.Future[str | None] | None = None
         self._reading = False
         self._at_main_prompt = False
+        #: Lines read while no prompt was waiting (typed ahead, or after a Ctrl-C).
+        self._early: list[str | None] = []
         with contextlib.suppress(ImportError):
             import readline  # noqa: F401  (line editing and history for input())
 
@@ -80,6 +82,10 @@ class ConsoleLines:
 
     async def ask(self, prompt: str) -> str | None:
         """Show ``prompt`` and read one line; None at end of input (Ctrl-D)."""
+        if self._early:  # typed before this prompt was shown: it answers it
+            text = self._early.pop(0)
+            self.transcript.out.write(prompt + (text or "") + "\n")
+            return text
         loop = asyncio.get_running_loop()
         done: asyncio.Future[str | None] = loop.create_future()
         self._waiter = done
@@ -112,8 +118,10 @@ class ConsoleLines:
 
     def _deliver(self, text: str | None) -> None:
         self._reading = False
-        if self._waiter is not None:
+        if self._waiter is not None and not self._waiter.done():
             _settle(self._waiter, text)
+        else:
+            self._early.append(text.rstrip("\r\n") if text is not None else None)
 
     async def next_command(self, prompt: str) -> str | None:
         """The next line at the main prompt."""
