@@ -21,8 +21,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sim = sub.add_parser("simulate", help="run the local Cloudflare DEX simulator")
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8787)
+    sim.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    sim.add_argument(
+        "--port", type=int, default=8787, help="port to listen on (default: %(default)s)"
+    )
     sim.add_argument("--fleet", help="JSON file describing the fleet (default: built-in)")
     sim.add_argument("--seed", type=int, default=1, help="seed for generated data")
     sim.add_argument(
@@ -30,8 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     serve = sub.add_parser("serve", help="serve Slack over HTTP (POST /slack/events)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=3000, help="port to listen on (default: %(default)s)"
+    )
     serve.add_argument("--no-worker", action="store_true", help="run the poller elsewhere")
 
     sock = sub.add_parser("socket", help="connect to Slack in Socket Mode (no public URL)")
@@ -134,9 +142,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_doctor(args.mode, Path(args.manifest) if args.manifest else None, sys.stdout)
     settings = _settings(args.command)
-    from bot.logs import setup_logging
+    from bot.logs import quiet_libraries, setup_logging
 
     setup_logging(settings)
+    quiet_libraries(settings.log_level)
     if args.command == "migrate":
         from bot.runners import migrate_only
 

@@ -7,6 +7,7 @@ stop with a message an operator can act on.
 
 from __future__ import annotations
 
+import errno
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -27,6 +28,15 @@ Mode = Literal["serve", "socket", "worker", "shell", "migrate", "simulate"]
 
 class StartupError(RuntimeError):
     """Something outside our control refuses us at start (e.g. a wrong token); say it, exit."""
+
+
+def cannot_listen(host: str, port: int, exc: OSError, setting: str) -> str:
+    """The one line for a port we cannot bind: what happened and what to change."""
+    why = "it is already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+    return (
+        f"cannot listen on {host}:{port}: {why}. Stop what is using it, "
+        f"or pick another port with {setting}."
+    )
 
 
 class SettingsError(Exception):

@@ -193,3 +193,29 @@ def setup_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [build_handler(settings)]
     root.setLevel(settings.log_level.upper())
+
+
+#: Bolt warns "As you gave `client` as well, `token` will be unused." whenever
+#: SLACK_BOT_TOKEN is set and a client is passed: ours is, built from that same token (and
+#: the configured API URL and timeout), so the warning says nothing. Text from
+#: slack_bolt.logger.messages.warning_client_prioritized_and_token_skipped.
+BOLT_TOKEN_WARNING = "As you gave `client` as well, `token` will be unused."
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self._message = message
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self._message
+
+
+def quiet_libraries(level: str) -> None:
+    """A quiet start-up: no Bolt token warning; Alembic's INFO lines only at DEBUG."""
+    for name in ("dexbot.bolt", "slack_bolt.AsyncApp"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropMessage) for f in logger.filters):
+            logger.addFilter(_DropMessage(BOLT_TOKEN_WARNING))
+    if logging.getLevelName(level.upper()) != logging.DEBUG:
+        logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.errors import SlackApiError
@@ -17,7 +18,7 @@ from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 
 from bot.app import DexBot
-from bot.config import StartupError
+from bot.config import StartupError, cannot_listen
 from bot.metrics import Metrics
 from bot.metrics.hooks import payload_kind
 from bot.web import Readiness, health_routes
@@ -79,9 +80,16 @@ class AppTokenRefused(StartupError):
 
 
 async def check_app_token(bot: DexBot, app_token: str) -> None:
-    """Fail fast on a wrong ``SLACK_APP_TOKEN`` (the SDK would retry it forever)."""
+    """Fail fast on a wrong ``SLACK_APP_TOKEN`` (the SDK would retry it forever), and on a
+    Slack we cannot reach at all: one line and exit 2, so the supervisor (systemd, Docker,
+    Kubernetes) restarts us with its own back-off rather than us looping with tracebacks."""
     try:
         await bot.app.client.apps_connections_open(app_token=app_token)
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise StartupError(
+            f"cannot reach Slack at {bot.app.client.base_url} ({type(exc).__name__}: {exc}). "
+            "Check the network (or SLACK_API_URL); dexbot will connect when started again."
+        ) from None
     except SlackApiError as exc:
         error = exc.response.get("error")
         if error in ("invalid_auth", "not_authed", "not_allowed_token_type", "token_revoked"):
@@ -114,7 +122,12 @@ async def run_socket(
     # (SIGINT, a test) can arrive before it returns.
     try:
         await runner.setup()
-        await web.TCPSite(runner, health_host, health_port).start()
+        try:
+            await web.TCPSite(runner, health_host, health_port).start()
+        except OSError as exc:
+            raise StartupError(
+                cannot_listen(health_host, health_port, exc, "HEALTH_PORT")
+            ) from None
         log.info(
             "health endpoints on http://%s:%d/healthz, /readyz and /metrics",
             health_host,

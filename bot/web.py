@@ -17,6 +17,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from sqlalchemy import text
 
 from bot.app import DexBot, Services
+from bot.config import StartupError, cannot_listen
 from bot.dex.errors import DexAuthError, DexError
 from bot.metrics import Metrics
 from bot.metrics.hooks import payload_kind
@@ -130,7 +131,12 @@ async def serve(
     runner = web.AppRunner(build_web_app(bot, metrics=metrics), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:  # the port is taken (or not ours to take): say so, no traceback
+        await runner.cleanup()
+        await bot.aclose()
+        raise StartupError(cannot_listen(host, port, exc, "--port")) from None
     log.info("dexbot listening on http://%s:%d/slack/events", host, port)
     tasks = [asyncio.create_task(job()) for job in background or []]
     try:

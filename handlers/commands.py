@@ -48,8 +48,9 @@ async def handle_dex(api: BotApi, body: dict[str, Any], respond: AsyncRespond, c
         user_id = body["user_id"]
         try:
             cmd: g.Parsed | None = g.parse(body.get("text") or "", api.limits)
-        except g.ParseError:
-            cmd = None
+        except g.ParseError as exc:
+            # A help topic that does not exist is still help: anyone may read the answer.
+            cmd = g.Help() if exc.code is g.ParseProblem.UNKNOWN_TOPIC else None
         read_only = cmd is not None and isinstance(cmd, READ_ONLY)
         # Access first: a stranger learns nothing, not even whether their input parsed.
         # Help is for everyone: it is how a newcomer learns whom to ask.

@@ -27,6 +27,7 @@ from bot.dex.errors import (
 from bot.domain.errors import Problem
 from bot.domain.grammar import ParseError
 from handlers.blocks.common import Rendered
+from handlers.blocks.parse_text import describe_parse_error
 from handlers.blocks.problems import describe_problem
 
 Reply = Callable[[Rendered], Awaitable[object]]
@@ -42,7 +43,7 @@ def _minutes(seconds: float) -> str:
 def describe(exc: BaseException) -> str | None:
     """The plain-words message for a known error, or None for an unexpected one."""
     if isinstance(exc, ParseError):
-        return str(exc)
+        return describe_parse_error(exc)
     if isinstance(exc, Problem):
         return describe_problem(exc)
     if isinstance(exc, DexRateLimitedError | DexRateBudgetExceeded):

@@ -17,6 +17,7 @@ from bot.domain.model import CommandType, RequestState
 from bot.services.api import BotApi
 from handlers.blocks.common import Rendered
 from handlers.blocks.modal import modal_errors, read_submission
+from handlers.blocks.parse_text import describe_read_error
 from handlers.blocks.problems import describe_problem
 from handlers.capture import submitted_answer
 from handlers.errors import guarded
@@ -58,18 +59,20 @@ def capture_from_form(
             if minutes > limits.pcap_max_minutes:
                 minutes = limits.pcap_max_minutes
                 notes.append(f"Capture length clamped to {minutes} min.")
-        except ValueError as exc:
-            errors[BlockId.DURATION.value] = str(exc)
+        except durations.ReadError as exc:
+            errors[BlockId.DURATION.value] = describe_read_error(exc)
         raw = (values.get(BlockId.SIZE.value) or "").strip()
         try:
             size = durations.parse_size_mb(raw, limits.max_size_mb) if raw else None
-        except ValueError as exc:
-            errors[BlockId.SIZE.value] = str(exc).replace("--size", "Size")
+        except durations.ReadError as exc:
+            errors[BlockId.SIZE.value] = describe_read_error(exc).replace("--size", "Size")
         raw = (values.get(BlockId.SNAPLEN.value) or "").strip()
         try:
             snaplen = durations.parse_snaplen(raw, limits.max_snaplen) if raw else None
-        except ValueError as exc:
-            errors[BlockId.SNAPLEN.value] = str(exc).replace("--snaplen", "Packet size")
+        except durations.ReadError as exc:
+            errors[BlockId.SNAPLEN.value] = describe_read_error(exc).replace(
+                "--snaplen", "Packet size"
+            )
     if errors or kind is None or not user or not device:
         return None, errors
     all_devices = device == "__all__"

@@ -2,9 +2,11 @@
 
 ``tokenize`` splits on whitespace, keeps quoted phrases (straight or curly quotes) whole and
 turns an autocorrected ``—option`` back into ``--option``. The readers turn one word into a
-capture length, file size or packet size, or raise ``ValueError`` whose message can be shown
-to the user as is (``bot.domain.grammar`` turns it into a ``ParseError``). Arithmetic is
-exact (``Fraction``), so ``90s`` is 2 minutes, never 1. Nothing here knows about verbs.
+capture length, file size or packet size, or raise ``ReadError``: a ``ValueError`` carrying a
+``ReadProblem`` code and the facts, no words (``handlers.blocks.parse_text`` writes them).
+``read_*`` refuse only what can never be right (unreadable, zero, negative); ``parse_*`` also
+refuse values over the maximum. Arithmetic is exact (``Fraction``), so ``90s`` is 2 minutes,
+never 1. Nothing here knows about verbs.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 from fractions import Fraction
+
+from bot.domain.text import HIDDEN
 
 #: How much of the user's own text an error message may quote back.
 ECHO_LIMIT = 40
@@ -39,7 +44,30 @@ _SIZE_UNITS |= {"g": Fraction(1024), "gb": Fraction(1024), "gib": Fraction(1024)
 _SMALL_UNITS = frozenset({"b", "byte", "bytes", "k", "kb", "kib"})
 _SNAPLEN = re.compile(r"([+-]?)(\d{1,9})\s*(b|byte|bytes)?", re.IGNORECASE)
 
-DURATION_FORMS = "90s, 5m, 1h30m, or a number of minutes like 2"
+
+class ReadProblem(StrEnum):
+    """Why one word could not be read as a length, size or packet size."""
+
+    LENGTH_UNREADABLE = "length_unreadable"  # word
+    LENGTH_TOO_SHORT = "length_too_short"
+    SIZE_UNREADABLE = "size_unreadable"  # word
+    SIZE_TOO_SMALL_UNIT = "size_too_small_unit"  # maximum (KB or bytes were given)
+    SIZE_OUT_OF_RANGE = "size_out_of_range"  # maximum
+    SNAPLEN_UNREADABLE = "snaplen_unreadable"  # word, maximum
+    SNAPLEN_OUT_OF_RANGE = "snaplen_out_of_range"  # maximum
+
+
+class ReadError(ValueError):
+    """A word the readers refuse: ``code`` says why, ``word`` and ``maximum`` give the facts.
+
+    ``word`` is the text as typed (not yet made safe to show: renderers ``echo`` it).
+    """
+
+    def __init__(self, code: ReadProblem, word: str = "", maximum: int | None = None) -> None:
+        super().__init__(code.value)
+        self.code = code
+        self.word = word
+        self.maximum = maximum
 
 
 def echo(text: str) -> str:
@@ -67,21 +95,22 @@ def looks_like_duration(word: str) -> bool:
 def parse_minutes(word: str) -> int:
     """Whole minutes, rounded up, in ``word`` (``90s`` -> 2, ``1h30m`` -> 90, ``2`` -> 2).
 
-    Raises ``ValueError`` for unreadable words and for lengths under one second.
+    Raises ``ReadError`` for unreadable words and for lengths under one second. There is no
+    maximum here: the caller clamps (``bot.domain.grammar.clamp``).
     """
-    bad = f'I can\'t read "{echo(word)}" as a capture length. Use {DURATION_FORMS}.'
+    bad = ReadError(ReadProblem.LENGTH_UNREADABLE, word)
     text = word.strip().lower()
     negative = text.startswith("-")
     text = text.removeprefix("-").removeprefix("+")
     if not text or len(text) > 24:
-        raise ValueError(bad)
+        raise bad
     seconds = Fraction(0)
     position = 0
     used: set[int] = set()
     parts = list(_PART.finditer(text))
     for index, part in enumerate(parts):
         if part.start() != position:
-            raise ValueError(bad)
+            raise bad
         position = part.end()
         number, unit = Fraction(part.group(1)), part.group(2)
         if unit:
@@ -92,50 +121,64 @@ def parse_minutes(word: str) -> int:
             last = index == len(parts) - 1
             scale = 60 if last and (index == 0 or after_hours) else None
         if scale is None or scale in used:
-            raise ValueError(bad)
+            raise bad
         used.add(scale)
         seconds += number * scale
     if position != len(text):
-        raise ValueError(bad)
+        raise bad
     if negative or seconds <= 0:
-        raise ValueError("Capture length must be at least 1 minute.")
+        raise ReadError(ReadProblem.LENGTH_TOO_SHORT, word)
     return math.ceil(seconds / 60)
 
 
-def parse_size_mb(word: str, max_mb: int) -> int:
-    """Megabytes in ``word`` (``50MB``, ``50mb``, ``50``, ``1GB``), rounded up.
+def read_size_mb(word: str) -> int:
+    """Megabytes in ``word`` (``50MB``, ``50mb``, ``50``, ``1GB``), rounded up; no maximum.
 
-    Raises ``ValueError`` outside 1..``max_mb``, for KB or bytes, and for unreadable words.
+    Raises ``ReadError`` for zero or less, for KB or bytes, and for unreadable words.
     """
-    out_of_range = f"--size must be between 1 and {max_mb} MB."
     match = _SIZE.fullmatch(word.strip())
     if match is None:
-        raise ValueError(
-            f'I can\'t read "{echo(word)}" as a size. Use megabytes, e.g. --size 50MB.'
-        )
+        raise ReadError(ReadProblem.SIZE_UNREADABLE, word)
     sign, number, unit = match.group(1), Fraction(match.group(2)), match.group(3).lower()
     if unit in _SMALL_UNITS:
-        raise ValueError(f"--size is in megabytes: use at least 1MB, at most {max_mb}MB.")
+        raise ReadError(ReadProblem.SIZE_TOO_SMALL_UNIT, word)
     if unit not in _SIZE_UNITS:
-        raise ValueError(
-            f'I can\'t read "{echo(word)}" as a size. Use megabytes, e.g. --size 50MB.'
-        )
-    megabytes = math.ceil(number * _SIZE_UNITS[unit])
-    if sign == "-" or number <= 0 or megabytes > max_mb:
-        raise ValueError(out_of_range)
+        raise ReadError(ReadProblem.SIZE_UNREADABLE, word)
+    if sign == "-" or number <= 0:
+        raise ReadError(ReadProblem.SIZE_OUT_OF_RANGE, word)
+    return math.ceil(number * _SIZE_UNITS[unit])
+
+
+def parse_size_mb(word: str, max_mb: int) -> int:
+    """``read_size_mb``, also refusing more than ``max_mb`` (``ReadError`` with ``maximum``)."""
+    try:
+        megabytes = read_size_mb(word)
+    except ReadError as exc:
+        raise ReadError(exc.code, word, max_mb) from None
+    if megabytes > max_mb:
+        raise ReadError(ReadProblem.SIZE_OUT_OF_RANGE, word, max_mb)
     return megabytes
 
 
-def parse_snaplen(word: str, max_bytes: int) -> int:
-    """Bytes per packet in ``word`` (``1500`` or ``1500B``); ``ValueError`` outside 1..max."""
+def read_snaplen(word: str) -> int:
+    """Bytes per packet in ``word`` (``1500`` or ``1500B``); ``ReadError`` below 1; no maximum."""
     match = _SNAPLEN.fullmatch(word.strip())
     if match is None:
-        raise ValueError(
-            f'I can\'t read "{echo(word)}" as --snaplen. Give bytes, e.g. --snaplen {max_bytes}.'
-        )
+        raise ReadError(ReadProblem.SNAPLEN_UNREADABLE, word)
     value = int(match.group(2))
-    if match.group(1) == "-" or not 1 <= value <= max_bytes:
-        raise ValueError(f"--snaplen must be between 1 and {max_bytes} bytes.")
+    if match.group(1) == "-" or value < 1:
+        raise ReadError(ReadProblem.SNAPLEN_OUT_OF_RANGE, word)
+    return value
+
+
+def parse_snaplen(word: str, max_bytes: int) -> int:
+    """``read_snaplen``, also refusing more than ``max_bytes`` (``ReadError`` with ``maximum``)."""
+    try:
+        value = read_snaplen(word)
+    except ReadError as exc:
+        raise ReadError(exc.code, word, max_bytes) from None
+    if value > max_bytes:
+        raise ReadError(ReadProblem.SNAPLEN_OUT_OF_RANGE, word, max_bytes)
     return value
 
 
@@ -145,7 +188,8 @@ def parse_snaplen(word: str, max_bytes: int) -> int:
 CLOSERS = {'"': '"”', "“": '”"“', "”": '”"', "'": "'’", "‘": "’'", "’": "’'"}
 # Autocorrect turns "--" into an em or en dash: "—reason" means "--reason".
 _DASHED = re.compile(r"^(?:—|–|-–|-—)(?=[A-Za-z])")
-INVISIBLE = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0), 0x200B, 0x200C, 0x2060, 0xFEFF])
+# Control characters, and what bot.domain.text calls hidden (bidi controls, zero-width).
+INVISIBLE = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0), *HIDDEN])
 INVISIBLE |= {ord("\t"): " ", ord("\n"): " ", ord("\r"): " "}
 
 

@@ -16,6 +16,7 @@ import contextlib
 import io
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -64,6 +65,8 @@ async def run_session(
                 if lines is not None
                 else ConsoleLines(transcript, stdin)
             )
+            if isinstance(source, ConsoleLines):
+                _route_ctrl_c(source)
             return await run_lines(session, source)
         finally:
             await session.aclose()
@@ -71,18 +74,32 @@ async def run_session(
         await runtime.stop()
 
 
+def _route_ctrl_c(source: ConsoleLines) -> None:
+    """Ctrl-C answers the prompt being shown (a form closes); with none, it stops the shell."""
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+
+    def on_sigint() -> None:
+        if not source.interrupt() and main is not None:
+            main.cancel()
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not on this platform
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+
+
 def _log_to_stderr() -> None:
     """Warnings and errors on stderr, unless the host (a test runner) already set logging up."""
     root = logging.getLogger()
     if root.handlers:
         return
-    from bot.logs import RedactSecrets
+    from bot.logs import RedactSecrets, quiet_libraries
 
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets([os.environ.get("CLOUDFLARE_API_TOKEN", "")]))
     root.addHandler(handler)
     root.setLevel(os.environ.get("LOG_LEVEL", "WARNING").upper())
+    quiet_libraries(logging.getLevelName(root.level))
 
 
 def run_shell(

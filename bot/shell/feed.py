@@ -2,10 +2,11 @@
 that ``wait "text"`` reads.
 
 Channel messages get a ``[#channel] author:`` header; replies are indented under a
-``thread of "…"`` line naming their parent; an edit is marked ``(edited)`` with the
-message's earlier first line and shows the lines that changed (an edit that changes nothing
-a person can see is not drawn); ephemeral messages say who alone
-can see them; uploaded files show where they were saved. Buttons get numbers that stay the
+``thread of "…" (request abc123)`` line naming their parent and, when it shows one, its
+request id (two requests of the same kind otherwise read alike); an edit is marked
+``(edited)`` with the message's earlier first line and shows the lines that changed (an edit
+that changes nothing a person can see is not drawn); ephemeral messages say who alone can see
+them; uploaded files show where they were saved. Buttons get numbers that stay the
 same for the whole session, so ``1`` always presses the same button.
 """
 
@@ -27,6 +28,7 @@ BODY = "  "
 REPLY = "    ↳ "
 REPLY_MORE = "      "
 _BUTTON = re.compile(r"\[\d+\] ")
+_REQUEST_ID = re.compile(r"Request `([0-9A-Za-z-]{4,40})`")
 
 
 class Transcript:
@@ -186,7 +188,7 @@ class Feed:
             thread = (m.channel, m.thread_ts)
             out = []
             if self._last_thread != thread:
-                out.append(f"[{channel}] thread of “{self._parent_line(m)}”:")
+                out.append(f"[{channel}] thread of {self._parent_label(m)}:")
             out.append(f"{REPLY}{header}: {body[0] if body else ''}")
             out += [REPLY_MORE + line for line in body[1:]]
             self._last_thread = thread
@@ -195,12 +197,24 @@ class Feed:
         self._last_thread = None
         self.transcript.say([f"[{channel}] {header}:", *(BODY + line for line in body)])
 
-    def _parent_line(self, m: Message) -> str:
-        lines = self._drawn.get((m.channel, m.thread_ts or ""))
+    def _lines_of(self, channel: str, ts: str) -> list[str]:
+        lines = self._drawn.get((channel, ts))
         if not lines:
-            parent = self.slack.workspace.message(m.channel, m.thread_ts or "")
-            lines = render_message(parent.text, parent.blocks, self.names).lines if parent else []
-        return _first(lines)
+            msg = self.slack.workspace.message(channel, ts)
+            lines = render_message(msg.text, msg.blocks, self.names).lines if msg else []
+        return lines
+
+    def _parent_label(self, m: Message) -> str:
+        lines = self._lines_of(m.channel, m.thread_ts or "")
+        return f"“{_first(lines)}”" + (f" (request {rid})" if (rid := request_id(lines)) else "")
+
+    def card_label(self, p: Pressable) -> str:
+        """The message a button sits on, in a few words: its request id and first line."""
+        if p.ephemeral is not None or p.channel is None:
+            return "a message only you can see"
+        lines = self._lines_of(p.channel, p.message_ts)
+        rid = request_id(lines)
+        return (f"request {rid} " if rid else "") + f"“{_first(lines)}”"
 
     def _deleted(self, m: Message) -> None:
         self._last_thread = None
@@ -226,12 +240,18 @@ class Feed:
         """A button by number, or the latest one whose label is ``ref`` (any case)."""
         if ref.isdigit():
             return self.buttons.get(int(ref))
-        wanted = ref.strip().casefold()
-        for number in sorted(self.buttons, reverse=True):
-            pressable = self.buttons[number]
-            if pressable.button.label.casefold() == wanted and self.still_there(pressable):
-                return pressable
-        return None
+        found = self.labelled(ref)
+        return found[0] if found else None
+
+    def labelled(self, label: str) -> list[Pressable]:
+        """The buttons still shown whose label is ``label`` (any case), latest first."""
+        wanted = label.strip().casefold()
+        return [
+            self.buttons[n]
+            for n in sorted(self.buttons, reverse=True)
+            if self.buttons[n].button.label.casefold() == wanted
+            and self.still_there(self.buttons[n])
+        ]
 
     def still_there(self, p: Pressable) -> bool:
         """Whether the button is still on its message (edits remove buttons)."""
@@ -246,6 +266,11 @@ class Feed:
             (x.action_id, x.value, x.label) == (b.action_id, b.value, b.label)
             for x in drawn.buttons
         )
+
+
+def request_id(lines: list[str]) -> str | None:
+    """The request id a message shows (``Request `abc123```), if it shows one."""
+    return next((found.group(1) for line in lines if (found := _REQUEST_ID.search(line))), None)
 
 
 def _first(lines: list[str]) -> str:

@@ -2,7 +2,8 @@
 Slack submits it (``view_submission`` with ``view.state.values``).
 
 Enter keeps a field's current value, ``-`` empties it, ``/submit`` sends the form as it
-stands and ``/cancel`` closes it. Selects and radio buttons list their options numbered (type
+stands and ``/cancel`` (or Ctrl-C at a terminal) closes it; a ``/dex …`` line asks whether to
+leave the form and run it. Selects and radio buttons list their options numbered (type
 the number, the value, or the start of the text); checkboxes take numbers separated by
 commas. Like Slack, a required field left empty is asked again before anything is sent.
 A people picker with ``dispatch_action`` sends its ``block_actions`` when the answer changes,
@@ -20,6 +21,8 @@ from bot.sim.people import by_handle
 
 Ask = Callable[[str], Awaitable[str | None]]
 KEEP, CLEAR, SUBMIT, CANCEL = "", "-", "/submit", "/cancel"
+#: What a prompt returns when the person pressed Ctrl-C at it (``bot.shell.script``).
+INTERRUPT = "\x03"
 SELECTS = ("static_select", "radio_buttons")
 
 
@@ -116,6 +119,11 @@ def shown_value(f: Field, names: Names) -> str:
     if f.kind == "checkboxes":
         return ", ".join(text_of(o.get("text"), names) for o in s.get("selected_options") or [])
     return str(s.get("value") or "")
+
+
+def is_dex_line(text: str) -> bool:
+    """Whether an answer is really a new ``/dex`` command (never a value for a field)."""
+    return text == "/dex" or text.startswith("/dex ")
 
 
 def _option(f: Field, answer: str, names: Names) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from bot.shell.form import (
     CANCEL,
+    INTERRUPT,
     KEEP,
     SUBMIT,
     Ask,
@@ -19,6 +20,7 @@ from bot.shell.form import (
     answer,
     fields_of,
     intro,
+    is_dex_line,
     prompt,
     question,
     state_values,
@@ -43,6 +45,8 @@ class FormRun:
         self.names = session.names
         #: trigger_ids handed to the bot from this modal (it may open another with them).
         self.triggers: list[str] = []
+        #: A ``/dex …`` line typed in the form, which the person chose to leave it for.
+        self.leftover: str | None = None
 
     @property
     def body(self) -> dict[str, Any]:
@@ -95,9 +99,16 @@ class FormRun:
                     self.session.form_errors.append("the input ended inside a form")
                     return fields, None
                 text = reply.strip()
+                if reply == INTERRUPT:
+                    self.say("└ form closed (Ctrl-C); nothing was sent")
+                    return fields, None
                 if text == CANCEL:
                     self.say("└ form closed")
                     return fields, None
+                if is_dex_line(text):
+                    if await self._leave_for(text, ask):
+                        return fields, None
+                    continue
                 if text == SUBMIT:
                     return fields, True
                 if text == KEEP:
@@ -112,6 +123,17 @@ class FormRun:
                     fields, queue = await self._dispatch(f, fields, queue)
                 break
         return fields, True
+
+    async def _leave_for(self, line: str, ask: Ask) -> bool:
+        """Ask whether to drop the form for ``line``; True (and ``leftover`` set) if so."""
+        self.say(f"│ “{line}” is a new command, not an answer for this form.")
+        reply = await ask("  Leave the form (nothing is sent) and run it? [y/n] > ")
+        if (reply or "").strip().lower() in ("y", "yes"):
+            self.say("└ form closed")
+            self.leftover = line
+            return True
+        self.say("│ (still in the form)")
+        return False
 
     async def _dispatch(
         self, f: Field, fields: list[Field], queue: list[str]

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from typing import TextIO
 
 from bot.shell.feed import Transcript
+from bot.shell.form import INTERRUPT
 from bot.shell.session import Session
 
 
@@ -51,18 +52,43 @@ class ScriptLines:
 
 class ConsoleLines:
     """Lines typed at a terminal, read on a daemon thread so the bot keeps running meanwhile
-    (and Ctrl-C or /quit never waits for a blocked read)."""
+    (and Ctrl-C or /quit never waits for a blocked read).
+
+    Ctrl-C (``interrupt``, wired to SIGINT by ``run_session``) behaves as in a chat client:
+    at a form's or a confirm's prompt it answers ``INTERRUPT`` (the form closes, the shell
+    stays); at the main prompt it ends the session. One reader thread at a time: a read that
+    Ctrl-C left waiting delivers its line to the next prompt, so no typed line is lost.
+    """
 
     def __init__(self, transcript: Transcript, stdin: TextIO | None = None) -> None:
         self.transcript = transcript
         self.stdin = stdin
+        self._waiter: asyncio.Future[str | None] | None = None
+        self._reading = False
+        self._at_main_prompt = False
+        #: Lines read while no prompt was waiting (typed ahead, or after a Ctrl-C).
+        self._early: list[str | None] = []
         with contextlib.suppress(ImportError):
             import readline  # noqa: F401  (line editing and history for input())
 
+    def interrupt(self) -> bool:
+        """Ctrl-C: answer the prompt being shown; False when no prompt is waiting."""
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return False
+        self.transcript.out.write("^C\n")
+        waiter.set_result(None if self._at_main_prompt else INTERRUPT)
+        return True
+
     async def ask(self, prompt: str) -> str | None:
         """Show ``prompt`` and read one line; None at end of input (Ctrl-D)."""
+        if self._early:  # typed before this prompt was shown: it answers it
+            text = self._early.pop(0)
+            self.transcript.out.write(prompt + (text or "") + "\n")
+            return text
         loop = asyncio.get_running_loop()
         done: asyncio.Future[str | None] = loop.create_future()
+        self._waiter = done
 
         def read() -> None:
             try:
@@ -75,18 +101,35 @@ class ConsoleLines:
             except (EOFError, KeyboardInterrupt):
                 text = None
             with contextlib.suppress(RuntimeError):  # the loop closed while we read
-                loop.call_soon_threadsafe(_settle, done, text)
+                loop.call_soon_threadsafe(self._deliver, text)
 
         self.transcript.prompt = prompt
-        threading.Thread(target=read, name="dexbot-shell-input", daemon=True).start()
+        if self._reading:  # a read from before a Ctrl-C is still waiting: it answers this
+            self.transcript.out.write(prompt)
+            self.transcript.out.flush()
+        else:
+            self._reading = True
+            threading.Thread(target=read, name="dexbot-shell-input", daemon=True).start()
         try:
             return await done
         finally:
+            self._waiter = None
             self.transcript.prompt = None
+
+    def _deliver(self, text: str | None) -> None:
+        self._reading = False
+        if self._waiter is not None and not self._waiter.done():
+            _settle(self._waiter, text)
+        else:
+            self._early.append(text.rstrip("\r\n") if text is not None else None)
 
     async def next_command(self, prompt: str) -> str | None:
         """The next line at the main prompt."""
-        return await self.ask(prompt)
+        self._at_main_prompt = True
+        try:
+            return await self.ask(prompt)
+        finally:
+            self._at_main_prompt = False
 
 
 def _settle(future: asyncio.Future[str | None], text: str | None) -> None:

@@ -7,7 +7,8 @@ the transcript is then in order. Modals opened for this person are asked as prom
 (``bot.shell.form``); confirm dialogs as y/n.
 
 A step *fails* when the bot answers the acting person with an error (``⚠️ …``) and the line
-was not prefixed with ``!``, when a ``!`` line got no error, when a ``wait`` times out or an
+was not prefixed with ``!``, when a ``!`` line got no error (or, written
+``! /dex … => some text``, an error without that text), when a ``wait`` times out or an
 ``expect-file`` finds nothing, or when the shell cannot do what was typed.
 """
 
@@ -43,8 +44,11 @@ Type what you would type in Slack:
 Scripts (dexbot shell --script FILE) also take:
   wait "some text" [--timeout 60]   wait until that text is shown (in order)
   expect-file *.zip                 an artifact was saved during this session
-  ! /dex capture @nobody pcap 5x    a line the bot should answer with an error"""
+  ! /dex capture @nobody pcap 5x    a line the bot should answer with an error
+  ! /dex stauts @ann => Did you mean   ... with an error containing that text"""
 GROUP_NAMES = {people.SUPPORT_GROUP_ID: "support", people.MANAGERS_GROUP_ID: "managers"}
+#: In a ``!`` line, what follows this is text the error must contain.
+EXPECT = " => "
 _HANDLE = re.compile(r"(?<![<\w@])@([a-z][a-z0-9._-]*)")
 _CHANNEL = re.compile(r"(?<![<\w#])#([a-z0-9][a-z0-9_-]*)")
 
@@ -111,6 +115,9 @@ class Session:
             return Step()
         expect_error = raw.startswith("!")
         raw = raw.removeprefix("!").strip()
+        expected = ""
+        if expect_error and EXPECT in raw:
+            raw, _, expected = (part.strip() for part in raw.rpartition(EXPECT))
         self.feed.viewer = self.person.user_id
         self.feed.errors.clear()
         self.form_errors.clear()
@@ -122,6 +129,8 @@ class Session:
         errors = [*self.feed.errors, *self.form_errors]
         if expect_error and not errors:
             return Step(ok=False, problem="expected an error, but the bot answered without one")
+        if expected and not any(expected in " ".join(e.split()) for e in errors):
+            return Step(ok=False, problem=f"expected an error with “{expected}”, got: {errors[0]}")
         if errors and not expect_error:
             return Step(ok=False, problem=f"the bot answered with an error: {errors[0]}")
         return Step()
@@ -255,6 +264,15 @@ class Session:
         pressable = self.feed.find_button(ref)
         if pressable is None:
             raise Problem(f"there is no button {ref!r}")
+        if not ref.isdigit() and len(same := self.feed.labelled(ref)) > 1:
+            # Say which card before anything is sent; the confirm (if any) can still back out.
+            others = ", ".join(f"[{p.button.number}]" for p in same[1:])
+            self.transcript.say(
+                f"  ({len(same)} cards have {pressable.button.label}: pressing"
+                f" [{pressable.button.number}] on {self.feed.card_label(pressable)}, the latest;"
+                f" type {others} for another)",
+                matchable=False,
+            )
         if not self.feed.still_there(pressable):
             raise Problem(f"button [{pressable.button.number}] is gone: its message changed")
         b = pressable.button
@@ -263,7 +281,7 @@ class Session:
             self.transcript.say([f"  {c.title}", f"  {c.text}"], matchable=False)
             reply = await ask(f"  {c.ok}? [y/n] > ")
             if (reply or "").strip().lower() not in ("y", "yes"):
-                self.transcript.say(f"  ({c.back}: not pressed)", matchable=False)
+                self.transcript.say("  Cancelled: nothing was pressed.", matchable=False)
                 return
         uid = self.person.user_id
         trigger = self.slack.new_trigger_id(user=uid)
@@ -298,6 +316,9 @@ class Session:
             run = FormRun(self, view)
             await run.run(ask)
             triggers = [*triggers, *run.triggers]
+            if run.leftover is not None:  # the person left the form for a new /dex line
+                self.transcript.echo(f"(running {run.leftover})")
+                await self.slash(run.leftover.removeprefix("/dex").strip(), ask)
 
     def _new_view(self, triggers: list[str]) -> View | None:
         views = self.slack.workspace.views.values()

@@ -377,10 +377,12 @@ def _forecast_lines(forecast: Forecast, now: datetime) -> str:
 
 
 def _button(
-    req: CaptureRequest, label: str, action: ActionId, style: str, ask: str, why: str
+    req: CaptureRequest, label: str, action: ActionId, style: str, ask: str | None, why: str
 ) -> ButtonElement:
     # The value is the request id and nothing else: the store holds the state.
-    confirm = ConfirmObject(title=ask, text=why, confirm=label, deny="Back", style=style)
+    confirm = (
+        ConfirmObject(title=ask, text=why, confirm=label, deny="Back", style=style) if ask else None
+    )
     return ButtonElement(
         text=label, action_id=action.value, value=req.id, style=style, confirm=confirm
     )
@@ -414,12 +416,12 @@ def kind_name(command_type: str) -> str:
 
 def _buttons(req: CaptureRequest) -> ActionsBlock:
     spends = f"It spends {req.units} of the account's Cloudflare command quota."
-    reason = "You can give a reason next; the requester will see it."
     ask = truncate(f"Approve this {kind_name(req.command_type)}?", 100)
     return ActionsBlock(
         elements=[
             _button(req, "Approve", ActionId.APPROVE, "primary", ask, spends),
-            _button(req, "Deny", ActionId.DENY, "danger", "Deny this request?", reason),
+            # No confirm: Deny opens its own form (with a reason), which is the one question.
+            _button(req, "Deny", ActionId.DENY, "danger", None, ""),
         ]
     )
 
@@ -427,7 +429,8 @@ def _buttons(req: CaptureRequest) -> ActionsBlock:
 def render_card(req: CaptureRequest, forecast: Forecast | None, *, now: datetime) -> Rendered:
     """The approval card: who wants what on whose device, why, the quota after it, buttons.
 
-    Approve and Deny (each with a confirm dialog, each carrying only the request id) appear
+    Approve (with a confirm dialog) and Deny (whose form asks instead), each carrying only the
+    request id, appear
     only while the request waits for approval; afterwards the card says what happened.
     """
     what = _what(req)

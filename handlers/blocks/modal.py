@@ -34,6 +34,7 @@ from handlers.blocks.common import (
     plural,
     truncate,
 )
+from handlers.blocks.parse_text import describe_clamped
 from handlers.ids import ActionId, BlockId, CallbackId
 
 #: Value of the device option meaning "every eligible device of this person".
@@ -212,6 +213,9 @@ def request_modal(
     blocks: list[Block] = []
     if d.notes:
         blocks.append(_context("\n".join(outside(n, 100) for n in d.notes[:5])))
+    if d.clamped:  # what was typed over a limit, so the person sees what the form holds
+        held = "; ".join(describe_clamped(c) for c in d.clamped)
+        blocks.append(_context(f"Held to the maximum: {held}."))
     blocks.append(
         InputBlock(
             block_id=BlockId.USER.value,

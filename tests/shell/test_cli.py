@@ -4,6 +4,7 @@ process (the console path CI runs), and a piped stdin through ``run_shell``."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import subprocess
@@ -70,3 +71,72 @@ def test_a_missing_script_file_is_a_start_up_error(tmp_path: Path) -> None:
         script=str(tmp_path / "nope.dex"), db="x.db", artifacts="a", speed=1.0
     )
     assert run_shell(args, out=io.StringIO()) == 2
+
+
+MISTAKES_SCRIPT = Path(__file__).parent / "mistakes.dex"
+
+
+def test_every_typo_gets_its_own_answer_as_a_process(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "shell", "--script", str(MISTAKES_SCRIPT)],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, encoding="utf-8",
+        timeout=DEADLINE_S,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "I don't know `captur`. Did you mean `capture`?" in done.stdout
+    assert "How to use /dex" not in done.stdout  # no typo got the general help page
+
+
+def test_a_bang_line_with_the_wrong_error_text_fails(tmp_path: Path) -> None:
+    script = tmp_path / "wrong.dex"
+    script.write_text("! /dex stauts @ann => Did you mean `devices`?\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "shell", "--script", str(script)],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, encoding="utf-8",
+        timeout=DEADLINE_S,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "line 1 failed: expected an error with “Did you mean `devices`?”" in done.stdout
+
+
+def test_ctrl_c_at_a_terminal_closes_the_form_not_the_shell(tmp_path: Path) -> None:
+    """A real terminal (a pty): Ctrl-C is SIGINT from the line discipline, as for a person."""
+    import pty
+    import select
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the shell, interactive because stdin is a terminal
+        os.chdir(tmp_path)
+        os.execve(sys.executable, [sys.executable, "-m", "bot", "shell"], _env())
+    seen = b""
+
+    def until(needle: str) -> bool:
+        nonlocal seen
+        deadline = time.monotonic() + DEADLINE_S
+        while needle.encode() not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], deadline - time.monotonic())
+            if not ready:
+                break
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:  # the child closed the terminal
+                break
+        return needle.encode() in seen
+
+    try:
+        assert until("sam in #dex-support> "), seen
+        os.write(fd, b"/dex\r")
+        assert until("Whose device?"), seen
+        os.write(fd, b"\x03")
+        assert until("form closed (Ctrl-C); nothing was sent"), seen
+        os.write(fd, b"/dex quota\r")
+        assert until("commands left until"), seen  # still running, and the line was not lost
+        os.write(fd, b"/quit\r")
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        os.close(fd)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.dex.models import CommandType, EligibleDevice
-from bot.domain.grammar import CaptureDraft, DeviceTarget, UserTarget
+from bot.domain.grammar import CaptureDraft, Clamped, DeviceTarget, UserTarget
 from handlers.blocks.modal import (
     ALL_DEVICES,
     deny_modal,
@@ -64,7 +64,7 @@ DRAFT = CaptureDraft(
     time_limit_min=10,
     max_file_size_mb=50,
     reason="VPN drops every few minutes",
-    notes=("Capture length clamped to 10 min, Cloudflare's current maximum.",),
+    clamped=(Clamped("time_limit_min", 90, 10),),
 )
 
 

@@ -185,26 +185,45 @@ def filler_devices(seed: int, count: int, start: int) -> list[Device]:
     return out
 
 
+class FleetError(ValueError):
+    """A ``--fleet`` file that cannot be used; the message names the file and the problem."""
+
+
 def load_fleet(path: str | Path, seed: int) -> list[Device]:
-    """Read a fleet from a JSON file (format in the module docstring)."""
+    """Read a fleet from a JSON file (format in the module docstring); ``FleetError`` if the
+    file is missing, is not JSON, or does not describe a fleet."""
+    try:
+        return _load_fleet(path, seed)
+    except FleetError:
+        raise
+    except OSError as exc:
+        raise FleetError(f"cannot read the fleet file {path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise FleetError(f"{path} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        detail = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+        raise FleetError(f"{path} does not describe a fleet: {detail}") from None
+
+
+def _load_fleet(path: str | Path, seed: int) -> list[Device]:
     doc = json.loads(Path(path).read_text(encoding="utf-8"))
     if not isinstance(doc, dict) or not isinstance(doc.get("devices"), list):
-        raise ValueError(f"{path}: expected an object with a 'devices' list")
+        raise FleetError(f"{path}: expected an object with a 'devices' list")
     rng = random.Random(seed)
     devices = [_device_from_json(item, rng, path) for item in doc["devices"]]
     names = [d.name for d in devices]
     if len(set(names)) != len(names):
-        raise ValueError(f"{path}: device names must be unique")
+        raise FleetError(f"{path}: device names must be unique")
     devices.extend(filler_devices(seed, int(doc.get("filler", 0)), start=0))
     return devices
 
 
 def _device_from_json(item: Any, rng: random.Random, path: str | Path) -> Device:
     if not isinstance(item, dict) or not item.get("name"):
-        raise ValueError(f"{path}: every device needs a name")
+        raise FleetError(f"{path}: every device needs a name")
     platform = str(item.get("platform", "windows"))
     if platform not in PLATFORMS:
-        raise ValueError(f"{path}: {item['name']}: unknown platform {platform!r}")
+        raise FleetError(f"{path}: {item['name']}: unknown platform {platform!r}")
     if "registrations" in item:
         regs = [
             Registration(str(r.get("registration_id") or _uuid(rng)), str(r["email"]))
@@ -213,7 +232,7 @@ def _device_from_json(item: Any, rng: random.Random, path: str | Path) -> Device
     elif "email" in item:
         regs = [Registration(str(item.get("registration_id") or _uuid(rng)), str(item["email"]))]
     else:
-        raise ValueError(f"{path}: {item['name']}: needs 'email' or 'registrations'")
+        raise FleetError(f"{path}: {item['name']}: needs 'email' or 'registrations'")
     return Device(
         device_id=str(item.get("device_id") or _uuid(rng)),
         name=str(item["name"]),

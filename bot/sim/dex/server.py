@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 
-from bot.config import LOCAL_SIM_ACCOUNT, LOCAL_SIM_TOKEN
+from bot.config import LOCAL_SIM_ACCOUNT, LOCAL_SIM_TOKEN, cannot_listen
+from bot.sim.dex.fleet import FleetError
 from bot.sim.dex.simulator import DexSimulator
 
 
@@ -47,7 +49,18 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def run_simulator(args: argparse.Namespace) -> int:
-    """Entry point of ``dexbot simulate``; returns the exit status."""
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args))
+    """Entry point of ``dexbot simulate``; returns the exit status (2: could not start, with
+    one line on stderr saying why: a bad ``--fleet`` file or a port that is taken)."""
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(args))
+    except FleetError as exc:
+        print(f"dexbot simulate cannot start: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(
+            f"dexbot simulate cannot start: {cannot_listen(args.host, args.port, exc, '--port')}",
+            file=sys.stderr,
+        )
+        return 2
     return 0
