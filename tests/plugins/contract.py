@@ -1,9 +1,9 @@
 """Contract checking: every request the simulator receives under ``/client/v4`` and every
 answer it gives are validated against Cloudflare's OpenAPI extract with ``openapi-core``.
 
-The spec is found at ``<repo>/../shared/cloudflare-dex-openapi.json`` or at ``$DEXBOT_OPENAPI``;
-when it is missing, ``load_validator()`` returns None with the reason, and the fixture skips
-contract checking (it never fails silently: the reason is reported as a warning).
+The spec is the copy vendored in ``tests/contract/cloudflare-dex-openapi.json`` (see
+``tests/contract/PROVENANCE.md``), or ``$DEXBOT_OPENAPI`` to check against another file. A
+missing spec is an error, never a skip: the contract check must not switch itself off.
 
 Notes on the spec (see docs/PLATFORM.md): the collection envelope's ``result`` is an object
 in the extract; ``fleet-status/live`` declares the bare device object, so an enveloped
@@ -36,12 +36,18 @@ SPEC_HOST = "https://api.cloudflare.com"
 LIVE_SUFFIX = "/fleet-status/live"
 
 
+#: The vendored extract; ``../shared/cloudflare-dex-openapi.json`` stays the upstream reference.
+VENDORED_SPEC = Path(__file__).resolve().parents[1] / "contract" / "cloudflare-dex-openapi.json"
+
+
+class SpecMissing(RuntimeError):
+    """The OpenAPI file is not where it should be; contract tests cannot run without it."""
+
+
 def spec_path() -> Path:
-    """Where the OpenAPI file should be: ``$DEXBOT_OPENAPI`` or ``<repo>/../shared/...``."""
+    """Where the OpenAPI file is: ``$DEXBOT_OPENAPI`` or the vendored copy."""
     override = os.environ.get(SPEC_ENV)
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "cloudflare-dex-openapi.json"
+    return Path(override) if override else VENDORED_SPEC
 
 
 @dataclass
@@ -168,11 +174,16 @@ class ContractValidator:
         return problems
 
 
-def load_validator() -> tuple[ContractValidator | None, str]:
-    """The validator, or None and why not (spec file absent). Built once per spec file."""
+def load_validator() -> tuple[ContractValidator, str]:
+    """The validator and what it checks against; :class:`SpecMissing` when the file is absent.
+
+    Built once per spec file.
+    """
     path = spec_path()
     if not path.is_file():
-        return None, f"OpenAPI file not found at {path} (set {SPEC_ENV}); contract not checked"
+        raise SpecMissing(
+            f"OpenAPI file not found at {path} (vendored at {VENDORED_SPEC}, or set {SPEC_ENV})"
+        )
     return _validator_for(path), f"contract checked against {path}"
 
 
