@@ -8,8 +8,10 @@ Routes::
     POST     /response/<id>           a response_url from new_response_url()
     GET      /socket/<ticket>         Socket Mode WebSocket from apps.connections.open
 
-Web API answers are HTTP 200 with Slack's ``ok``/``error`` envelope, except injected rate
-limits: HTTP 429, ``Retry-After`` and ``{"ok": false, "error": "ratelimited"}``. A held
+Web API answers are HTTP 200 with Slack's ``ok``/``error`` envelope, except rate limits
+(injected, or Slack's own per-method ones when switched on): HTTP 429, ``Retry-After`` and
+``{"ok": false, "error": "ratelimited"}``. A method outside the manifest's scopes answers
+``missing_scope`` with ``needed`` and ``provided``. A held
 method (``hold``) is carried out and recorded, then its answer waits until released: the
 moment a client can be killed after Slack acted but before the client heard about it.
 """
@@ -30,9 +32,11 @@ from typing import Any, Literal
 from aiohttp import BodyPartReader, web
 
 from bot.sim.slack.methods import METHODS
-from bot.sim.slack.model import SlackError
-from bot.sim.slack.recorder import RESPONSE_URL, UPLOAD, Call, CallLog
+from bot.sim.slack.model import Channel, SlackError
+from bot.sim.slack.ratelimit import RateLimits
+from bot.sim.slack.recorder import RESPONSE_URL, UPLOAD, VIEW_ANSWER, Call, CallLog
 from bot.sim.slack.render import Context
+from bot.sim.slack.scopes import BY_CHANNEL, needed_scope
 from bot.sim.slack.socket import FAKE_APP_TOKEN, SocketMode
 from bot.sim.slack.workspace import Workspace
 
@@ -86,8 +90,11 @@ class Server:
         files_dir: Path | None,
         token: str,
         app_token: str = FAKE_APP_TOKEN,
+        rate_limits: bool = False,
     ) -> None:
         self.workspace = workspace
+        #: Slack's per-method limits; ``self.limits.enabled`` switches them on and off.
+        self.limits = RateLimits(workspace.clock, enabled=rate_limits)
         self.token = token
         self.app_token = app_token
         self.log = CallLog()
@@ -188,6 +195,13 @@ class Server:
             return {"ok": False, "error": fault.error}
         if name == "apps.connections.open":
             return {"ok": True, "url": self.socket.issue_url(self.base_url)}
+        retry_after = self.limits.check(name, args)
+        if retry_after is not None:
+            return {"ok": False, "error": "ratelimited", "retry_after": retry_after}
+        needed = needed_scope(name, args, self._channel_named(name, args))
+        if needed is not None and needed not in self.workspace.scopes:
+            provided = ",".join(sorted(self.workspace.scopes))
+            return {"ok": False, "error": "missing_scope", "needed": needed, "provided": provided}
         try:
             return {"ok": True, **METHODS[name](Context(self.workspace, self.base_url), args)}
         except SlackError as e:
@@ -199,6 +213,24 @@ class Server:
             log.exception("fake Slack failed on %s %r", name, args)
             self.internal_errors.append(e)
             return {"ok": False, "error": "fatal_error"}
+
+    def _channel_named(self, name: str, args: dict[str, Any]) -> Channel | None:
+        """The conversation a channel-typed method names (its scope depends on the type)."""
+        if name not in BY_CHANNEL:
+            return None
+        return self.workspace.channels.get(str(args.get("channel") or ""))
+
+    async def check_view_answer(self, view_id: str, answer: dict[str, Any]) -> str | None:
+        """Check the ack body of a ``view_submission`` as Slack does; recorded as
+        ``"view_answer"``. Returns Slack's error code when it would refuse it, else None."""
+        try:
+            self.workspace.check_view_answer(view_id, answer)
+        except SlackError as e:
+            detail = {"ok": False, "error": e.error, "detail": e.detail}
+            await self._record(VIEW_ANSWER, {"view_id": view_id, **answer}, 200, detail)
+            return e.error
+        await self._record(VIEW_ANSWER, {"view_id": view_id, **answer}, 200, {"ok": True})
+        return None
 
     async def _record(
         self,
@@ -267,8 +299,9 @@ class Server:
         try:
             self.workspace.respond(request.match_info["rid"], body)
         except SlackError as e:
-            await self._record(RESPONSE_URL, body, 404, {"error": e.error}, None, request.path)
-            return web.Response(status=404, text=e.error)
+            status = 400 if e.error == "invalid_blocks" else 404
+            await self._record(RESPONSE_URL, body, status, {"error": e.error}, None, request.path)
+            return web.Response(status=status, text=e.error)
         await self._record(RESPONSE_URL, body, 200, None, None, request.path)
         return web.Response(text="ok")
 
