@@ -302,7 +302,9 @@ async def test_trigger_id_opens_one_modal(
 
 
 async def test_views_update_and_push(fake_slack: FakeSlack, slack_client: AsyncWebClient) -> None:
-    opened = (await slack_client.views_open(trigger_id=fake_slack.new_trigger_id(), view=MODAL))["view"]
+    opened = (await slack_client.views_open(trigger_id=fake_slack.new_trigger_id(), view=MODAL))[
+        "view"
+    ]
     changed = {**MODAL, "blocks": [{"type": "divider"}]}
     updated = await slack_client.views_update(
         view_id=opened["id"], view=changed, hash=opened["hash"]
