@@ -389,8 +389,6 @@ class DexClient:
             except _UnreadableAnswer as exc:
                 return await self._reconcile(parsed, since, mark, exc)
             except DexRateLimitedError as exc:
-                if not exc.has_retry_after:  # Cloudflare's rate block always says how long
-                    await self._raise_if_quota_spent(exc)
                 error: DexError = exc
             except DexApiError as exc:
                 if exc.status == 503:
@@ -411,6 +409,9 @@ class DexClient:
                 raise error
             log.info("create: %s, sending again in %.1fs", type(error).__name__, delay)
             await budget.wait(delay)
+            if isinstance(error, DexRateLimitedError) and not error.has_retry_after:
+                # Cloudflare's rate block says how long; a bare 429 may be the quota instead.
+                await self._raise_if_quota_spent(error)
 
     async def _raise_if_quota_spent(self, exc: DexApiError) -> None:
         """After a 4xx on create: re-read the quota; 0 left means the quota was the cause,
