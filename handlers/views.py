@@ -112,7 +112,7 @@ def register_views(app: AsyncApp, api: BotApi, track: Callable[[Any], Any]) -> N
         values = read_submission(view["state"]["values"])
         cmd, errors = capture_from_form(values, api.limits)
         if cmd is None:
-            await ack(**modal_errors(errors))
+            await ack(**modal_errors(errors, view))
             return
         try:
             await api.flows.check_use(user_id, read_only=False)
@@ -120,7 +120,7 @@ def register_views(app: AsyncApp, api: BotApi, track: Callable[[Any], Any]) -> N
                 api.flows.captures.prepare(cmd), timeout=PREFLIGHT_BUDGET_SECONDS
             )
         except Problem as exc:
-            await ack(**modal_errors({BlockId.DEVICE.value: describe_problem(exc)[:300]}))
+            await ack(**modal_errors({BlockId.DEVICE.value: describe_problem(exc)[:300]}, view))
             return
         except TimeoutError:
             await ack()
