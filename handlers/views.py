@@ -92,6 +92,11 @@ def capture_from_form(
 
 def _dm(client: Any, user_id: str, channel_id: str) -> Any:
     async def reply(rendered: Rendered) -> None:
+        if channel_id == user_id:  # no channel: only chat.postMessage reaches a user id (a DM)
+            await client.chat_postMessage(
+                channel=user_id, text=rendered.text, blocks=rendered.blocks
+            )
+            return
         await client.chat_postEphemeral(
             channel=channel_id, user=user_id, text=rendered.text, blocks=rendered.blocks
         )

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 
+from bot.domain.model import RequestState
 from bot.sim.people import ANN, SAM, SUPPORT_CHANNEL
+from bot.sim.slack.conversations import im_channel_id
 from bot.sim.slack.payloads import view_submission_body
 from handlers.ids import BlockId, CallbackId
 from tests.plugins.bot import BotHarness
@@ -61,3 +63,22 @@ async def test_a_preflight_problem_in_a_form_with_a_device_field_names_the_devic
     assert json.loads(bot.slack.views()[-1].view["private_metadata"]) == {
         "channel_id": SUPPORT_CHANNEL
     }
+
+
+async def test_a_form_without_a_channel_posts_in_the_requesters_dm(bot: BotHarness) -> None:
+    """The form falls back to the requester's DM; Slack takes a user id as the channel of
+    chat.postMessage only, so everything after the first post must use the DM's own id."""
+    resp = await bot.submit_view(CallbackId.REQUEST, ann_form(bot), user=SAM)
+    assert resp.status_code == 200 and not resp.content
+    dm = im_channel_id(SAM.user_id)
+    await bot.slack.wait_for("chat.getPermalink", timeout=10)
+    await bot.slack.wait_for(lambda c: c.method == "chat.postEphemeral" or (
+        c.method == "chat.postMessage" and c.args.get("channel") in (dm, SAM.user_id)
+    ), count=2, timeout=10)  # fmt: skip
+    refused = [str(c) for c in bot.slack.calls() if not c.ok]
+    assert refused == []
+    parent, answer = bot.slack.messages(dm)
+    assert "ann-desktop" in json.dumps(parent.blocks)
+    assert "waiting for approval" in answer.text.lower()
+    [stored] = await bot.dexbot.services.requests.in_state([RequestState.PENDING_APPROVAL])
+    assert stored.parent_channel == dm  # later edits and thread checks need the D… id
