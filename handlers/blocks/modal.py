@@ -24,7 +24,7 @@ from slack_sdk.models.blocks import (
     UserSelectElement,
 )
 
-from bot.blockkit import input_block_ids
+from bot.blockkit import input_block_ids, view_problems
 from bot.dex.models import CommandType, EligibleDevice
 from bot.domain.grammar import MAX_REASON, CaptureDraft, UserTarget
 from handlers.blocks.common import (
@@ -287,15 +287,25 @@ def request_modal(
         ),
     ]
     check_limits(Rendered("", [b.to_dict() for b in blocks]), surface="modal")
-    return {
-        "type": "modal",
-        "callback_id": CallbackId.REQUEST.value,
-        "title": _plain("Remote capture"),
-        "submit": _plain("Request"),
-        "close": _plain("Cancel"),
-        "private_metadata": private_metadata,
-        "blocks": [b.to_dict() for b in blocks],
-    }
+    return _checked_view(
+        {
+            "type": "modal",
+            "callback_id": CallbackId.REQUEST.value,
+            "title": _plain("Remote capture"),
+            "submit": _plain("Request"),
+            "close": _plain("Cancel"),
+            "private_metadata": private_metadata,
+            "blocks": [b.to_dict() for b in blocks],
+        }
+    )
+
+
+def _checked_view(view: dict[str, Any]) -> dict[str, Any]:
+    """``view`` if Slack would take it (title, buttons, metadata, blocks); ValueError if not."""
+    problems = view_problems(view)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return view
 
 
 def _plain(text: str) -> dict[str, str]:
@@ -374,12 +384,14 @@ def deny_modal(request_id: str, short_id: str) -> dict[str, Any]:
         ),
     ]
     check_limits(Rendered("", [b.to_dict() for b in blocks]), surface="modal")
-    return {
-        "type": "modal",
-        "callback_id": CallbackId.DENY_REASON.value,
-        "title": _plain("Deny request"),
-        "submit": _plain("Deny"),
-        "close": _plain("Back"),
-        "private_metadata": request_id,
-        "blocks": [b.to_dict() for b in blocks],
-    }
+    return _checked_view(
+        {
+            "type": "modal",
+            "callback_id": CallbackId.DENY_REASON.value,
+            "title": _plain("Deny request"),
+            "submit": _plain("Deny"),
+            "close": _plain("Back"),
+            "private_metadata": request_id,
+            "blocks": [b.to_dict() for b in blocks],
+        }
+    )
