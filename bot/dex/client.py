@@ -250,21 +250,18 @@ class DexClient:
         return Page[Command](items=items, info=_info(info, page, per_page, len(items)))
 
     async def recent_commands(
-        self, limit: int, *, max_pages: int = 10, **filters: Any
+        self, limit: int, *, max_pages: int = 10, per_page: int = MAX_PER_PAGE, **filters: Any
     ) -> list[Command]:
         """The ``limit`` newest commands matching the filters of ``list_commands``.
 
-        Reads every page (up to ``max_pages``) before sorting, since Cloudflare does not say
-        which order its list comes in.
+        Reads every page (at most ``max_pages`` of ``per_page``) before sorting, since
+        Cloudflare does not say which order its list comes in.
         """
         rows: list[Command] = []
-        pages = 0
-        async for command in self.iter_commands(**filters):
+        async for command in self.iter_commands(per_page=per_page, **filters):
             rows.append(command)
-            pages = (len(rows) - 1) // MAX_PER_PAGE + 1
-            if pages > max_pages:
-                rows.pop()
-                break
+            if len(rows) >= max_pages * per_page:
+                break  # before asking for one more page
         return newest_first(rows)[:limit]
 
     async def iter_commands(

@@ -136,6 +136,10 @@ async def test_commands_come_newest_first_whatever_order_cloudflare_sends(
     assert [c.id for c in page.items] == [c.id for c in reversed(made)]
     recent = await client.recent_commands(2, per_page=1)
     assert [c.id for c in recent] == [made[-1].id, made[-2].id]
+    await dex_sim.clear_requests()
+    capped = await client.recent_commands(2, per_page=1, max_pages=3)
+    assert len(capped) == 2
+    assert len(await dex_sim.requests(method="GET", path_contains="/dex/commands")) == 3
 
 
 async def test_a_success_envelope_without_result_reads_as_empty(
