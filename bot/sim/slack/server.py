@@ -36,7 +36,7 @@ from bot.sim.slack.model import Channel, SlackError
 from bot.sim.slack.ratelimit import RateLimits
 from bot.sim.slack.recorder import RESPONSE_URL, UPLOAD, VIEW_ANSWER, Call, CallLog
 from bot.sim.slack.render import Context
-from bot.sim.slack.scopes import BY_CHANNEL, needed_scope
+from bot.sim.slack.scopes import BY_CHANNEL, manifest_scopes, needed_scope
 from bot.sim.slack.socket import FAKE_APP_TOKEN, SocketMode
 from bot.sim.slack.workspace import Workspace
 
@@ -47,20 +47,9 @@ FAKE_SIGNING_SECRET = "fake-signing-secret-8f14e45fceea167a5a36dedd4bea2543"
 #: Fields slack_sdk sends as JSON strings in form bodies; recorded decoded.
 JSON_FIELDS = frozenset({"blocks", "attachments", "files", "metadata", "view", "event_payload"})
 CHUNK = 256 * 1024
-#: The bot scopes the fake's token was granted (``app_manifest.yml``'s; a test keeps them in
-#: step). Slack reports them on every answer to a valid token, in ``x-oauth-scopes``.
-FAKE_SCOPES = (
-    "commands",
-    "chat:write",
-    "files:write",
-    "files:read",
-    "users:read",
-    "users:read.email",
-    "usergroups:read",
-    "channels:join",
-    "channels:history",
-    "groups:history",
-)
+#: The bot scopes the fake's token is granted by default: ``app_manifest.yml``'s. Slack
+#: reports them on every answer to a valid token, in ``x-oauth-scopes``.
+FAKE_SCOPES = tuple(sorted(manifest_scopes()))
 #: Methods that take the app-level token (``xapp-``) instead of the bot token.
 APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 
@@ -108,8 +97,12 @@ class Server:
         self._holds: dict[str, list[Hold]] = {}
         #: Exceptions raised inside the fake itself (each answered ``fatal_error``).
         self.internal_errors: list[Exception] = []
-        #: Scopes granted to the bot token (change it to provoke a missing scope).
-        self.oauth_scopes: list[str] = list(FAKE_SCOPES)
+
+    @property
+    def oauth_scopes(self) -> set[str]:
+        """The scopes granted to the bot token: the workspace's, which every method checks
+        (remove one to provoke ``missing_scope``, as a reinstall without it would)."""
+        return self.workspace.scopes
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -165,7 +158,7 @@ class Server:
         args, token = await _parse(request)
         status, body, headers = 200, await self._answer(name, args, token), {}
         if token == self.token:
-            headers["X-OAuth-Scopes"] = ",".join(self.oauth_scopes)
+            headers["X-OAuth-Scopes"] = ",".join(sorted(self.oauth_scopes))
         if body.get("error") == "ratelimited":
             status, headers = 429, {"Retry-After": str(body.pop("retry_after"))}
         await self._record(name, args, status, body, token, request.path)
