@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     cloudflare_rate_limit: int = Field(1200, ge=1)
     cloudflare_rate_window_seconds: float = Field(300.0, gt=0)
     cloudflare_timeout_seconds: float = Field(30.0, gt=0)
+    # What a spent command quota looks like (Cloudflare does not document it): error codes,
+    # and regular expressions matched against error messages. Comma-separated in the env.
+    cloudflare_quota_error_codes: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [1104]
+    )
+    cloudflare_quota_error_patterns: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["quota"]
+    )
 
     # Store
     database_url: str = "sqlite+aiosqlite:///dexbot.db"
@@ -130,6 +138,23 @@ class Settings(BaseSettings):
     @classmethod
     def _split(cls, value: object) -> object:
         return _split_ids(value)
+
+    @field_validator(
+        "cloudflare_quota_error_codes", "cloudflare_quota_error_patterns", mode="before"
+    )
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        return _split_ids(value)
+
+    @field_validator("cloudflare_quota_error_patterns")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return value
 
     @field_validator("dex_requesters", "dex_approvers")
     @classmethod

@@ -21,6 +21,8 @@ from bot.config import StartupError, cannot_listen
 from bot.dex.errors import DexAuthError, DexError
 from bot.metrics import Metrics
 from bot.metrics.hooks import payload_kind
+from bot.slack_gate import screen
+from handlers.ids import ActionId, CallbackId
 
 log = logging.getLogger("dexbot.web")
 CLOUDFLARE_CHECK_TTL = 60.0
@@ -101,8 +103,21 @@ def build_web_app(
 ) -> web.Application:
     """The aiohttp application serving Slack and the health endpoints."""
 
+    secret = bot.services.settings.slack_signing_secret
+    signing_secret = secret.get_secret_value() if secret else ""
+    action_ids = {a.value for a in ActionId}
+    callback_ids = {c.value for c in CallbackId}
+
     async def slack_events(request: web.Request) -> web.Response:
         started = time.monotonic()
+        body = await request.read()
+        verdict = screen(
+            body, request.headers, signing_secret, action_ids=action_ids, callback_ids=callback_ids
+        )
+        if verdict is not None:  # malformed or not ours: answered here, nothing done
+            if verdict.status != 200:
+                log.info("refused a Slack request: %s", verdict.reason)
+            return web.Response(status=verdict.status, text=verdict.reason)
         bolt_request = await to_bolt_request(request)
         bolt_response = await bot.app.async_dispatch(bolt_request)
         if metrics is not None:  # Bolt answers once the listener acks (the rest runs on)

@@ -95,6 +95,11 @@ def capture_from_form(
 
 def _dm(client: Any, user_id: str, channel_id: str) -> Any:
     async def reply(rendered: Rendered) -> None:
+        if channel_id == user_id:  # no channel: only chat.postMessage reaches a user id (a DM)
+            await client.chat_postMessage(
+                channel=user_id, text=rendered.text, blocks=rendered.blocks
+            )
+            return
         await client.chat_postEphemeral(
             channel=channel_id, user=user_id, text=rendered.text, blocks=rendered.blocks
         )
@@ -115,7 +120,7 @@ def register_views(app: AsyncApp, api: BotApi, track: Callable[[Any], Any]) -> N
         values = read_submission(view["state"]["values"])
         cmd, errors = capture_from_form(values, api.limits)
         if cmd is None:
-            await ack(**modal_errors(errors))
+            await ack(**modal_errors(errors, view))
             return
         try:
             await api.flows.check_use(user_id, read_only=False)
@@ -123,7 +128,7 @@ def register_views(app: AsyncApp, api: BotApi, track: Callable[[Any], Any]) -> N
                 api.flows.captures.prepare(cmd), timeout=PREFLIGHT_BUDGET_SECONDS
             )
         except Problem as exc:
-            await ack(**modal_errors({BlockId.DEVICE.value: describe_problem(exc)[:300]}))
+            await ack(**modal_errors({BlockId.DEVICE.value: describe_problem(exc)[:300]}, view))
             return
         except TimeoutError:
             await ack()

@@ -13,6 +13,7 @@ from bot.dex.errors import (
     DexApiError,
     DexAuthError,
     DexError,
+    DexNoLiveData,
     DexNotFoundError,
     DexQuotaExceededError,
     DexRateBudgetExceeded,
@@ -21,6 +22,7 @@ from bot.dex.errors import (
     DexTransportError,
     DexValidationError,
 )
+from bot.dex.fleet import LiveStatusUnavailable, live_statuses
 from bot.dex.models import (
     MAX_DEVICES_PER_CREATE,
     MAX_PER_PAGE,
@@ -39,7 +41,7 @@ from bot.dex.models import (
     WarpDiagArgs,
 )
 from bot.dex.ratelimit import RateLimiter
-from bot.dex.retry import QUOTA_ERROR_CODE, RetryPolicy
+from bot.dex.retry import QUOTA_ERROR_CODE, QuotaSignals, RetryPolicy
 
 __all__ = [
     "CLOCK_SKEW",
@@ -59,6 +61,7 @@ __all__ = [
     "DexAuthError",
     "DexClient",
     "DexError",
+    "DexNoLiveData",
     "DexNotFoundError",
     "DexPartialWriteError",
     "DexQuotaExceededError",
@@ -69,14 +72,17 @@ __all__ = [
     "DexValidationError",
     "DownloadedArtifact",
     "EligibleDevice",
+    "LiveStatusUnavailable",
     "Page",
     "PcapArgs",
     "Quota",
+    "QuotaSignals",
     "RateLimiter",
     "ResultInfo",
     "RetryPolicy",
     "SpeedTestArgs",
     "WarpDiagArgs",
+    "live_statuses",
     "local_artifact_name",
     "remote_artifact_name",
 ]

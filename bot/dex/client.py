@@ -24,7 +24,10 @@ POST outcome                                   what the client does
 429, or 503                                    not processed: wait (``Retry-After`` or
                                                back-off) and send again within the deadline
 500, 502, 504, any other 5xx                   reconcile
-any other 4xx (bad request, auth, quota)       raise; nothing was created
+any other 4xx (bad request, auth, quota)       raise; nothing was created. Unless the answer
+                                               already reads as a spent quota, the quota is
+                                               re-read first: 0 left raises
+                                               ``DexQuotaExceededError`` whatever the code
 ConnectError, ConnectTimeout, PoolTimeout      never sent: send again, once, within the
                                                deadline (nothing to reconcile)
 read timeout, dropped connection, ...          reconcile
@@ -62,6 +65,9 @@ from bot.dex.errors import (
     DexAmbiguousWriteError,
     DexApiError,
     DexError,
+    DexNoLiveData,
+    DexNotFoundError,
+    DexQuotaExceededError,
     DexRateLimitedError,
     DexTransportError,
     DexValidationError,
@@ -85,6 +91,7 @@ from bot.dex.ratelimit import RateLimiter
 from bot.dex.retry import (
     TRANSPORT_ERRORS,
     KnownCommands,
+    QuotaSignals,
     RetryBudget,
     RetryPolicy,
     api_messages,
@@ -136,6 +143,7 @@ class DexClient:
         limiter: RateLimiter | None = None,
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
+        quota_signals: QuotaSignals | None = None,
     ) -> None:
         if not base_url or not token or not account_id:
             raise DexValidationError("base_url, token and account_id must all be given")
@@ -147,6 +155,8 @@ class DexClient:
         self._http = http or httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
         self.limiter = limiter or RateLimiter()
         self.retry = retry or RetryPolicy()
+        #: What a spent quota looks like in an error answer (codes, message patterns).
+        self.quota_signals = quota_signals or QuotaSignals()
         self._known = KnownCommands()
 
     @classmethod
@@ -157,6 +167,13 @@ class DexClient:
             RateLimiter(settings.cloudflare_rate_limit, settings.cloudflare_rate_window_seconds),
         )
         kwargs.setdefault("timeout", settings.cloudflare_timeout_seconds)
+        kwargs.setdefault(
+            "quota_signals",
+            QuotaSignals(
+                frozenset(settings.cloudflare_quota_error_codes),
+                tuple(settings.cloudflare_quota_error_patterns),
+            ),
+        )
         return cls(
             settings.cloudflare_api_url,
             settings.cloudflare_token(),
@@ -208,7 +225,12 @@ class DexClient:
         from_: datetime | None = None,
         to: datetime | None = None,
     ) -> Page[Command]:
-        """One page of the account's commands, newest first, optionally filtered."""
+        """One page of the account's commands, optionally filtered, newest first.
+
+        The order is ours: the docs promise none, so the page is sorted by ``created_date``
+        here (rows without one last). Across pages there is no order to rely on at all; see
+        ``recent_commands``.
+        """
         params = _page_params(page, per_page)
         if command_type is not None:
             params["command_type"] = _enum_value(command_type, CommandType, "command_type")
@@ -223,9 +245,24 @@ class DexClient:
         if to is not None:
             params["to"] = _rfc3339(to, "to")
         result, info = await self._get(self._url("dex", "commands"), params)
-        items = _models(Command, _rows(result, "commands"))
+        items = newest_first(_models(Command, _rows(result, "commands")))
         self._known.learn(c.id for c in items)
         return Page[Command](items=items, info=_info(info, page, per_page, len(items)))
+
+    async def recent_commands(
+        self, limit: int, *, max_pages: int = 10, per_page: int = MAX_PER_PAGE, **filters: Any
+    ) -> list[Command]:
+        """The ``limit`` newest commands matching the filters of ``list_commands``.
+
+        Reads every page (at most ``max_pages`` of ``per_page``) before sorting, since
+        Cloudflare does not say which order its list comes in.
+        """
+        rows: list[Command] = []
+        async for command in self.iter_commands(per_page=per_page, **filters):
+            rows.append(command)
+            if len(rows) >= max_pages * per_page:
+                break  # before asking for one more page
+        return newest_first(rows)[:limit]
 
     async def iter_commands(
         self, *, per_page: int = MAX_PER_PAGE, **filters: Any
@@ -266,12 +303,25 @@ class DexClient:
         return _models(Quota, [result])[0]
 
     async def live_status(self, device_id: str, since_minutes: int = 10) -> DeviceLiveStatus:
-        """A device's latest fleet status (bare object per the contract; envelope accepted)."""
+        """A device's latest fleet status (bare object per the contract; envelope accepted).
+
+        ``DexNoLiveData`` when Cloudflare has nothing for the window: a 404, an empty body or
+        an envelope without ``result``.
+        """
         device_id = _require_id(device_id, "device_id")
         if not 1 <= since_minutes <= 60:
             raise DexValidationError(f"since_minutes must be 1..60; got {since_minutes}")
         url = self._url("dex", "devices", device_id, "fleet-status", "live")
-        result, _ = await self._get(url, {"since_minutes": since_minutes}, bare_ok=True)
+        try:
+            result, _ = await self._get(url, {"since_minutes": since_minutes}, bare_ok=True)
+        except DexNotFoundError as exc:
+            raise DexNoLiveData(f"no live status for {device_id} in {since_minutes} min") from exc
+        except _UnreadableAnswer as exc:
+            if "empty answer" not in str(exc):
+                raise
+            raise DexNoLiveData(f"no live status for {device_id} in {since_minutes} min") from exc
+        if result is None:
+            raise DexNoLiveData(f"no live status for {device_id} in {since_minutes} min")
         return _models(DeviceLiveStatus, [result])[0]
 
     async def download_artifact(
@@ -329,6 +379,8 @@ class DexClient:
                 response = await self._send("POST", url, budget, json=body)
                 result, _ = self._unwrap(response)
                 created = _models(CreatedCommand, _rows(result, "commands"))
+                if not created:  # a success that names nothing: Cloudflare acted, unseen
+                    raise _UnreadableAnswer(response.status_code, [ApiMessage(0, "no commands")])
                 self._known.learn(c.id for c in created)
                 return created
             except _UnreadableAnswer as exc:
@@ -341,6 +393,7 @@ class DexClient:
                 elif exc.status >= 500:
                     return await self._reconcile(parsed, since, mark, exc)
                 else:
+                    await self._raise_if_quota_spent(exc)
                     raise
             except DexTransportError as exc:
                 if not was_not_sent(exc):
@@ -353,6 +406,23 @@ class DexClient:
                 raise error
             log.info("create: %s, sending again in %.1fs", type(error).__name__, delay)
             await budget.wait(delay)
+            if isinstance(error, DexRateLimitedError) and not error.has_retry_after:
+                # Cloudflare's rate block says how long; a bare 429 may be the quota instead.
+                await self._raise_if_quota_spent(error)
+
+    async def _raise_if_quota_spent(self, exc: DexApiError) -> None:
+        """After a 4xx on create: re-read the quota; 0 left means the quota was the cause,
+        whatever code or message Cloudflare chose (both are undocumented)."""
+        if isinstance(exc, DexQuotaExceededError):
+            return
+        try:
+            quota = await self.get_quota()
+        except DexError:
+            log.info("create: %s, and the quota could not be re-read", type(exc).__name__)
+            return
+        if quota.remaining == 0:
+            log.info("create: %s with 0 quota left: the quota is spent", type(exc).__name__)
+            raise DexQuotaExceededError(exc.status, exc.errors, exc.messages) from exc
 
     # -- reconciling a create whose answer was lost ------------------------------------
 
@@ -474,13 +544,15 @@ class DexClient:
             body = None
         if not response.is_success:
             raise self._error(response, body, raw)
-        if isinstance(body, dict) and "success" in body and "result" in body:
+        if isinstance(body, dict) and "success" in body and ("result" in body or "errors" in body):
             if body.get("success") is not True:
                 raise self._error(response, body, raw)
+            # ``result`` is optional in the v4 envelope: a success without it reads as empty.
             return body.get("result"), body.get("result_info")
         if bare_ok and isinstance(body, dict):
             return body, None
-        raise _UnreadableAnswer(response.status_code, [ApiMessage(0, "not a v4 envelope")])
+        what = "empty answer" if not raw.strip() else "not a v4 envelope"
+        raise _UnreadableAnswer(response.status_code, [ApiMessage(0, what)])
 
     def _error(self, response: httpx.Response, body: Any, raw: bytes) -> DexApiError:
         status = response.status_code
@@ -492,7 +564,7 @@ class DexClient:
             errors, messages = [ApiMessage(0, f"non-JSON answer: {snippet!r}")], []
         errors = [ApiMessage(e.code, self._scrub(e.message)) for e in errors]
         retry_after = parse_retry_after(response.headers.get("retry-after"))
-        return classify_error(status, errors, messages, retry_after)
+        return classify_error(status, errors, messages, retry_after, self.quota_signals)
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._token.get_secret_value(), "[token]")
@@ -566,6 +638,12 @@ def _rfc3339(value: datetime, name: str) -> str:
         raise DexValidationError(f"{name} must be timezone-aware")
     text = value.astimezone(UTC).isoformat()
     return text.replace("+00:00", "Z")
+
+
+def newest_first(commands: list[Command]) -> list[Command]:
+    """Commands sorted by ``created_date``, newest first (rows without a date last)."""
+    oldest = datetime.min.replace(tzinfo=UTC)
+    return sorted(commands, key=lambda c: c.created_date or oldest, reverse=True)
 
 
 def _rows(result: Any, key: str) -> list[Any]:

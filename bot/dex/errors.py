@@ -10,6 +10,7 @@
     └── DexApiError                 Cloudflare answered with an error (status, codes, messages)
         ├── DexAuthError            401 / 403: token missing, wrong, or without DEX permissions
         ├── DexNotFoundError        404: unknown account, device, command or file
+        │   └── DexNoLiveData       no fleet status in the window (404, empty body, no result)
         ├── DexRateLimitedError     429: ``retry_after`` seconds (300 in the 5-minute block)
         ├── DexQuotaExceededError   the account's command quota is spent
         └── DexServerError          5xx: Cloudflare had a problem
@@ -86,6 +87,13 @@ class DexNotFoundError(DexApiError):
     """404: the account, device, command or file does not exist."""
 
 
+class DexNoLiveData(DexNotFoundError):
+    """Cloudflare has no live status for the device in the asked window."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(404, [ApiMessage(0, message)])
+
+
 class DexRateLimitedError(DexApiError):
     """429 from Cloudflare; ``retry_after`` is in seconds."""
 
@@ -95,9 +103,12 @@ class DexRateLimitedError(DexApiError):
         errors: list[ApiMessage] | None = None,
         messages: list[ApiMessage] | None = None,
         retry_after: float = 60.0,
+        has_retry_after: bool = True,
     ) -> None:
         super().__init__(status, errors, messages)
         self.retry_after = retry_after
+        #: False when Cloudflare sent no Retry-After (``retry_after`` is then our guess).
+        self.has_retry_after = has_retry_after
 
 
 class DexQuotaExceededError(DexApiError):

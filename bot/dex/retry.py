@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
@@ -158,8 +159,30 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 # -- what an error answer means ----------------------------------------------------------
 
 #: Cloudflare's error code for a spent command quota is undocumented; 1104 is a guess, so a
-#: 4xx whose message mentions "quota" counts as well.
+#: 4xx whose message matches a pattern counts as well, and both are settings
+#: (``CLOUDFLARE_QUOTA_ERROR_CODES``, ``CLOUDFLARE_QUOTA_ERROR_PATTERNS``). After any other
+#: 4xx on create the client re-reads the quota and treats 0 left as exhaustion.
 QUOTA_ERROR_CODE = 1104
+QUOTA_ERROR_PATTERNS = (r"quota",)
+
+
+@dataclass(frozen=True)
+class QuotaSignals:
+    """What marks an error answer as "the command quota is spent": codes or message patterns
+    (regular expressions, matched case-insensitively anywhere in an error's message)."""
+
+    codes: frozenset[int] = frozenset({QUOTA_ERROR_CODE})
+    patterns: tuple[str, ...] = QUOTA_ERROR_PATTERNS
+
+    def __post_init__(self) -> None:
+        for pattern in self.patterns:
+            re.compile(pattern)  # a bad pattern fails at start-up, not on the first error
+
+    def match(self, errors: list[ApiMessage]) -> bool:
+        """True when any error carries a quota code or a message matching a pattern."""
+        if any(e.code in self.codes for e in errors):
+            return True
+        return any(re.search(p, e.message, re.IGNORECASE) for p in self.patterns for e in errors)
 
 
 def api_messages(raw: Any) -> list[ApiMessage]:
@@ -180,10 +203,11 @@ def classify_error(
     errors: list[ApiMessage],
     messages: list[ApiMessage],
     retry_after: float | None,
+    signals: QuotaSignals | None = None,
 ) -> DexApiError:
-    """The ``DexApiError`` subclass for an error answer (``retry_after`` from the header)."""
-    text = " ".join(e.message for e in errors).lower()
-    quota = any(e.code == QUOTA_ERROR_CODE for e in errors) or "quota" in text
+    """The ``DexApiError`` subclass for an error answer (``retry_after`` from the header);
+    ``signals`` say what a quota refusal looks like (default: code 1104 or "quota")."""
+    quota = (signals or QuotaSignals()).match(errors)
     if status in (401, 403):
         return DexAuthError(status, errors, messages)
     # A 429 carrying Retry-After is the request-rate block even if it says "quota".
@@ -191,7 +215,9 @@ def classify_error(
         return DexQuotaExceededError(status, errors, messages)
     if status == 429:
         after = retry_after if retry_after is not None else 60.0
-        return DexRateLimitedError(status, errors, messages, retry_after=after)
+        return DexRateLimitedError(
+            status, errors, messages, retry_after=after, has_retry_after=retry_after is not None
+        )
     if status == 404:
         return DexNotFoundError(status, errors, messages)
     if status >= 500:

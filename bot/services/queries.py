@@ -5,11 +5,11 @@ Each returns the data a renderer needs; the handlers word it.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot.dex.fleet import LiveStatusUnavailable, live_statuses
 from bot.dex.models import Command, DeviceLiveStatus, EligibleDevice, Quota
 from bot.domain import grammar as g
 from bot.domain.model import CaptureRequest
@@ -18,6 +18,8 @@ from bot.services.lookup import find_device, user_devices
 
 MAX_STATUS_DEVICES = 10
 MAX_HISTORY = 20
+#: ``/dex history`` reads this many rows at most (10 pages) before taking the newest.
+MAX_HISTORY_SCAN = 1000
 MAX_DEVICE_ROWS = 60
 #: Devices scanned at most to name commands made outside dexbot.
 MAX_NAME_SCAN = 500
@@ -28,7 +30,7 @@ class StatusAnswer:
     """Live status of a person's devices (``subject``: whose: a name, email or device)."""
 
     subject: str
-    statuses: list[DeviceLiveStatus]
+    statuses: list[DeviceLiveStatus | LiveStatusUnavailable]
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,8 @@ class Queries:
         else:
             devices = [await find_device(self.ctx.dex, target.ref)]
             subject = devices[0].device_name or devices[0].device_id
-        statuses = await asyncio.gather(*(self.ctx.dex.live_status(d.device_id) for d in devices))
-        return StatusAnswer(subject, list(statuses))
+        # One device's error, timeout or lack of data costs only that device's line.
+        return StatusAnswer(subject, await live_statuses(self.ctx.dex, devices))
 
     async def devices(self, target: g.UserTarget | None, search: str | None) -> DevicesAnswer:
         """A person's devices, or the fleet's matching ``search`` (bounded)."""
@@ -124,10 +126,11 @@ class Queries:
             names = {device.device_id: device.device_name or device.device_id}
             device_name = device.device_name or device.device_id
         commands: list[Command] = []
-        async for c in self.ctx.dex.iter_commands(**filters):
+        async for c in self.ctx.dex.iter_commands(**filters):  # every page: no promised order
             commands.append(c)
-            if len(commands) >= MAX_HISTORY + 1:
+            if len(commands) >= MAX_HISTORY_SCAN:
                 break
+        commands = newest_first(commands)[: MAX_HISTORY + 1]
         ours = await self.ctx.requests.owners_of([c.id for c in commands])
         for req in ours.values():  # the names we stored when the request was made
             names.update({d.device_id: d.name for d in req.devices if d.device_id not in names})
@@ -137,7 +140,7 @@ class Queries:
             unsent = await self.ctx.requests.recent_unsent(
                 email=filters.get("user_email"), device_id=filters.get("device_id")
             )
-        return HistoryAnswer(email, device_name, newest_first(commands), names, ours, unsent)
+        return HistoryAnswer(email, device_name, commands, names, ours, unsent)
 
     async def _name_the_rest(self, names: dict[str, str], commands: list[Command]) -> None:
         """Device names for commands made elsewhere, from the fleet (bounded)."""

@@ -205,6 +205,11 @@ class FormRun:
         )
         resp = await session.post(body)
         answer_body = resp.json() if resp.content else {}
+        refused = await session.slack.check_view_answer(self.view.id, answer_body)
+        if refused is not None:  # Slack would show "We had some trouble connecting"
+            self.session.form_errors.append(f"Slack refused the bot's answer: {refused}")
+            self.say(f"└ Slack refused the bot's answer to the form ({refused})")
+            return {}
         if answer_body.get("response_action") == "errors":
             errors = {str(k): str(v) for k, v in (answer_body.get("errors") or {}).items()}
             labels = {f.block_id: f.label for f in fields}

@@ -211,7 +211,7 @@ class Deliverer:
         if req.state is RequestState.CANCELLED:
             return {"skipped": "cancelled"}
         channel = req.channel_id
-        ts = await self._post_top(item, req, channel, self._parent(req))
+        channel, ts = await self._post_top(item, req, channel, self._parent(req))
         await self.ctx.requests.set_messages(req.id, parent_channel=channel, parent_ts=ts)
         await self._refresh(req, EffectKind.EDIT_PARENT, channel, ts)
         return {"ts": ts}
@@ -223,7 +223,7 @@ class Deliverer:
         if req.state is RequestState.CANCELLED:
             return {"skipped": "cancelled"}
         channel = self.ctx.settings.dex_approval_channel or req.channel_id
-        ts = await self._post_top(item, req, channel, await self._card(req))
+        channel, ts = await self._post_top(item, req, channel, await self._card(req))
         await self.ctx.requests.set_messages(req.id, card_channel=channel, card_ts=ts)
         await self._refresh(req, EffectKind.EDIT_CARD, channel, ts)
         return {"ts": ts}
@@ -340,12 +340,13 @@ class Deliverer:
 
     async def _post_top(
         self, item: OutboxItem, req: CaptureRequest, channel: str, r: RenderedLike
-    ) -> str:
-        """Post a top-level message once (looking it up first after an interruption)."""
+    ) -> tuple[str, str]:
+        """Post a top-level message once (looking it up first after an interruption); the
+        channel id Slack answered with (a user id posts into the DM, ``D…``) and the ts."""
         if item.interrupted:
             found = await self.find_top_level(channel, item.key, req.created_at)
             if found is not None:
-                return found
+                return channel, found
         meta = {"event_type": METADATA_EVENT, "event_payload": {"key": item.key}}
         try:
             resp = await self.slack.chat_postMessage(
@@ -358,7 +359,7 @@ class Deliverer:
             resp = await self.slack.chat_postMessage(
                 channel=channel, text=r.text, blocks=r.blocks, metadata=meta
             )
-        return str(resp["ts"])
+        return str(resp.get("channel") or channel), str(resp["ts"])
 
     async def thread_of(self, req: CaptureRequest, item: OutboxItem) -> tuple[str, str]:
         """The request's thread; ``Deferred`` while its parent is still being posted."""

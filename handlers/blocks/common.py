@@ -7,26 +7,25 @@ time relative to "now" take ``now`` as an argument so that renders are reproduci
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
 
+from bot.blockkit import LIMITS, blocks_problems
+
 #: Shown wherever a value is missing, so that a user never reads "None".
 MISSING = "–"
 ELLIPSIS = "…"
 
-MESSAGE_MAX_BLOCKS = 50
-MODAL_MAX_BLOCKS = 100
-SECTION_TEXT_MAX = 3000
-SECTION_FIELDS_MAX = 10
-FIELD_TEXT_MAX = 2000
-CONTEXT_ELEMENTS_MAX = 10
-HEADER_TEXT_MAX = 150
-ID_MAX = 255
-FALLBACK_TEXT_MAX = 40_000
+# The limits themselves live in bot.blockkit, shared with the fake Slack that enforces them.
+MESSAGE_MAX_BLOCKS = LIMITS["message_blocks"]
+MODAL_MAX_BLOCKS = LIMITS["modal_blocks"]
+FALLBACK_TEXT_MAX = LIMITS["fallback_text"]
+SECTION_TEXT_MAX = LIMITS["section_text"]
+FIELD_TEXT_MAX = LIMITS["field_text"]
+HEADER_TEXT_MAX = LIMITS["header_text"]
 
 Surface = Literal["message", "modal"]
 
@@ -52,65 +51,16 @@ def check_limits(rendered: Rendered, *, surface: Surface = "message") -> Rendere
     ``surface`` picks the block budget: 50 blocks in a message, 100 in a modal. A message
     must also carry a non-blank fallback text (a modal has none).
     """
-    max_blocks = MODAL_MAX_BLOCKS if surface == "modal" else MESSAGE_MAX_BLOCKS
-    if len(rendered.blocks) > max_blocks:
-        raise ValueError(f"{len(rendered.blocks)} blocks; a {surface} allows {max_blocks}")
     if len(rendered.text) > FALLBACK_TEXT_MAX:
         raise ValueError(
             f"fallback text is {len(rendered.text)} characters; max {FALLBACK_TEXT_MAX}"
         )
     if surface == "message" and not rendered.text.strip():
         raise ValueError("a message needs a fallback text for notifications and screen readers")
-    for index, block in enumerate(rendered.blocks):
-        _check_block(index, block)
+    problems = blocks_problems(rendered.blocks, surface)
+    if problems:
+        raise ValueError("; ".join(problems))
     return rendered
-
-
-def _check_block(index: int, block: dict[str, Any]) -> None:
-    where = f"block {index} ({block.get('type')})"
-    kind = block.get("type")
-    if kind == "section":
-        _check_len(where + " text", _text_of(block.get("text")), SECTION_TEXT_MAX)
-        fields = block.get("fields") or []
-        if len(fields) > SECTION_FIELDS_MAX:
-            raise ValueError(f"{where} has {len(fields)} fields; max {SECTION_FIELDS_MAX}")
-        for n, item in enumerate(fields):
-            _check_len(f"{where} field {n}", _text_of(item), FIELD_TEXT_MAX)
-    elif kind == "header":
-        _check_len(where + " text", _text_of(block.get("text")), HEADER_TEXT_MAX)
-    elif kind == "context":
-        elements = block.get("elements") or []
-        if len(elements) > CONTEXT_ELEMENTS_MAX:
-            raise ValueError(f"{where} has {len(elements)} elements; max {CONTEXT_ELEMENTS_MAX}")
-        for n, item in enumerate(elements):
-            _check_len(f"{where} element {n}", _text_of(item), SECTION_TEXT_MAX)
-    for key, value in _ids(block):
-        _check_len(f"{where} {key}", value, ID_MAX)
-
-
-def _check_len(what: str, text: str, limit: int) -> None:
-    if len(text) > limit:
-        raise ValueError(f"{what} is {len(text)} characters; Slack allows {limit}")
-
-
-def _text_of(obj: Any) -> str:
-    if isinstance(obj, dict):
-        text = obj.get("text")
-        return text if isinstance(text, str) else ""
-    return obj if isinstance(obj, str) else ""
-
-
-def _ids(obj: Any) -> Iterator[tuple[str, str]]:
-    """Every ``block_id`` and ``action_id`` nested anywhere in a block."""
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            if key in ("block_id", "action_id") and isinstance(value, str):
-                yield key, value
-            else:
-                yield from _ids(value)
-    elif isinstance(obj, list):
-        for item in obj:
-            yield from _ids(item)
 
 
 # -- text ------------------------------------------------------------------------------

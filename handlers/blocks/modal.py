@@ -24,6 +24,7 @@ from slack_sdk.models.blocks import (
     UserSelectElement,
 )
 
+from bot.blockkit import input_block_ids, view_problems
 from bot.dex.models import CommandType, EligibleDevice
 from bot.domain.grammar import MAX_REASON, CaptureDraft, UserTarget
 from handlers.blocks.common import (
@@ -290,15 +291,25 @@ def request_modal(
         ),
     ]
     check_limits(Rendered("", [b.to_dict() for b in blocks]), surface="modal")
-    return {
-        "type": "modal",
-        "callback_id": CallbackId.REQUEST.value,
-        "title": _plain("Remote capture"),
-        "submit": _plain("Request"),
-        "close": _plain("Cancel"),
-        "private_metadata": private_metadata,
-        "blocks": [b.to_dict() for b in blocks],
-    }
+    return _checked_view(
+        {
+            "type": "modal",
+            "callback_id": CallbackId.REQUEST.value,
+            "title": _plain("Remote capture"),
+            "submit": _plain("Request"),
+            "close": _plain("Cancel"),
+            "private_metadata": private_metadata,
+            "blocks": [b.to_dict() for b in blocks],
+        }
+    )
+
+
+def _checked_view(view: dict[str, Any]) -> dict[str, Any]:
+    """``view`` if Slack would take it (title, buttons, metadata, blocks); ValueError if not."""
+    problems = view_problems(view)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return view
 
 
 def _plain(text: str) -> dict[str, str]:
@@ -339,9 +350,19 @@ def read_submission(state_values: dict[str, Any]) -> dict[str, str | list[str] |
     return fields
 
 
-def modal_errors(errors: dict[str, str]) -> dict[str, Any]:
-    """The ``view_submission`` answer that shows ``errors`` under their input blocks."""
-    return {"response_action": "errors", "errors": {str(k): v for k, v in errors.items()}}
+def modal_errors(errors: dict[str, str], view: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``view_submission`` answer that shows ``errors`` under their input blocks.
+
+    Slack refuses errors naming a block that is not an input of the submitted ``view`` (the
+    device select exists only once a person is picked), so with ``view`` such errors are
+    shown under the person field, which every request form has.
+    """
+    inputs = input_block_ids(view) if view and view.get("blocks") else None
+    shown: dict[str, str] = {}
+    for key, message in errors.items():
+        target = str(key) if inputs is None or str(key) in inputs else BlockId.USER.value
+        shown[target] = f"{shown[target]} {message}" if target in shown else message
+    return {"response_action": "errors", "errors": shown}
 
 
 def deny_modal(request_id: str, short_id: str) -> dict[str, Any]:
@@ -367,12 +388,14 @@ def deny_modal(request_id: str, short_id: str) -> dict[str, Any]:
         ),
     ]
     check_limits(Rendered("", [b.to_dict() for b in blocks]), surface="modal")
-    return {
-        "type": "modal",
-        "callback_id": CallbackId.DENY_REASON.value,
-        "title": _plain("Deny request"),
-        "submit": _plain("Deny"),
-        "close": _plain("Back"),
-        "private_metadata": request_id,
-        "blocks": [b.to_dict() for b in blocks],
-    }
+    return _checked_view(
+        {
+            "type": "modal",
+            "callback_id": CallbackId.DENY_REASON.value,
+            "title": _plain("Deny request"),
+            "submit": _plain("Deny"),
+            "close": _plain("Back"),
+            "private_metadata": request_id,
+            "blocks": [b.to_dict() for b in blocks],
+        }
+    )

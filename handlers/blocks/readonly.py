@@ -19,6 +19,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.dex.fleet import LiveStatusUnavailable
 from bot.dex.models import (
     Command,
     CommandStatus,
@@ -168,12 +169,27 @@ def _status_card(s: DeviceLiveStatus, now: datetime) -> list[Block]:
     return [_section(line, fields), _context(context)]
 
 
-def render_status(statuses: list[DeviceLiveStatus], *, title: str, now: datetime) -> Rendered:
+_UNAVAILABLE = {
+    "no_data": "no live status in the last {minutes} min (not seen in that window)",
+    "timeout": "Cloudflare did not answer in time for this device; try again shortly",
+    "error": "its live status could not be read just now; try again shortly",
+}
+
+
+def _unavailable_card(s: LiveStatusUnavailable) -> list[Block]:
+    name = outside(s.device_name or s.device_id, 80)
+    why = _UNAVAILABLE[s.reason].format(minutes=s.since_minutes)
+    return [_section(f":white_circle: *{name}* — {why}")]
+
+
+def render_status(
+    statuses: Sequence[DeviceLiveStatus | LiveStatusUnavailable], *, title: str, now: datetime
+) -> Rendered:
     """A compact card per device's live status (at most 10, then "and N more").
 
     Shows connection state, mode, colo, platform and WARP version, CPU/RAM/disk, battery,
     Wi-Fi, RTT, estimated loss, ISP and when the device last reported. Missing values
-    read "–".
+    read "–". A device whose status could not be had shows one line saying why.
     """
     blocks: list[Block] = [_header(title)]
     if not statuses:
@@ -184,10 +200,13 @@ def render_status(statuses: list[DeviceLiveStatus], *, title: str, now: datetime
     for index, status in enumerate(shown):
         if index:
             blocks.append(DividerBlock())
+        name = outside(status.device_name or status.device_id, 80)
+        if isinstance(status, LiveStatusUnavailable):
+            blocks.extend(_unavailable_card(status))
+            summary.append(f"{name} (no live status)")
+            continue
         blocks.extend(_status_card(status, now))
-        summary.append(
-            f"{outside(status.device_name or status.device_id, 80)} ({outside(status.status, 40)})"
-        )
+        summary.append(f"{name} ({outside(status.status, 40)})")
     text = f"{escape_mrkdwn(title)}: {', '.join(summary)}"
     hidden = len(statuses) - len(shown)
     if hidden:

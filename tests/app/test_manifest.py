@@ -24,8 +24,9 @@ SCOPES: dict[str, set[str]] = {
     "conversations_join": {"channels:join"},
     "conversations_info": {"channels:read", "groups:read"},
     "conversations_open": {"im:write"},
-    "conversations_replies": {"channels:history", "groups:history"},
-    "conversations_history": {"channels:history", "groups:history"},
+    # A request made in the DM with the bot threads there too: im:history (see README).
+    "conversations_replies": {"channels:history", "groups:history", "im:history"},
+    "conversations_history": {"channels:history", "groups:history", "im:history"},
     "files_getUploadURLExternal": {"files:write"},
     "files_completeUploadExternal": {"files:write"},
     "files_info": {"files:read"},
@@ -67,6 +68,8 @@ def test_every_called_method_is_covered_by_a_declared_scope() -> None:
     assert not missing, f"manifest lacks scopes for: {missing}"
     # users.info is used for emails, which need users:read.email as well.
     assert {"users:read", "users:read.email", "commands"} <= declared
+    # Every conversation type dexbot threads in needs its own history scope.
+    assert {"channels:history", "groups:history", "im:history"} <= declared
 
 
 def test_no_scope_is_declared_that_nothing_uses() -> None:

@@ -22,9 +22,7 @@ AUTH = {"Authorization": "Bearer x"}
 
 @pytest.fixture
 def validator() -> ContractValidator:
-    found, why = load_validator()
-    if found is None:
-        pytest.skip(why)
+    found, _ = load_validator()
     return found
 
 
@@ -104,9 +102,15 @@ def test_missing_spec_is_reported_not_ignored(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv(contract.SPEC_ENV, str(tmp_path / "absent.json"))
-    found, why = load_validator()
-    assert found is None
-    assert "absent.json" in why and contract.SPEC_ENV in why
+    with pytest.raises(contract.SpecMissing) as raised:
+        load_validator()
+    assert "absent.json" in str(raised.value) and contract.SPEC_ENV in str(raised.value)
+
+
+def test_the_vendored_spec_is_used_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(contract.SPEC_ENV, raising=False)
+    _, note = load_validator()
+    assert str(contract.VENDORED_SPEC) in note and contract.VENDORED_SPEC.is_file()
 
 
 @pytest_asyncio.fixture
@@ -143,8 +147,6 @@ async def test_middleware_records_a_bad_response(
 
 
 async def test_fixture_validates_real_traffic(dex_sim: SimHandle) -> None:
-    if dex_sim.contract is None:
-        pytest.skip(dex_sim.contract_note)
     async with httpx.AsyncClient(headers=dex_sim.auth_headers) as client:
         await client.get(dex_sim.account_url + "/dex/commands/quota")
         await client.get(dex_sim.account_url + "/dex/commands?page=1&per_page=3")
@@ -155,8 +157,6 @@ async def test_fixture_validates_real_traffic(dex_sim: SimHandle) -> None:
 async def test_fixture_sees_a_bad_request_and_exempts_it_only_when_told(
     dex_sim: SimHandle,
 ) -> None:
-    if dex_sim.contract is None:
-        pytest.skip(dex_sim.contract_note)
     async with httpx.AsyncClient(headers=dex_sim.auth_headers) as client:
         response = await client.get(dex_sim.account_url + "/dex/commands?page=1&per_page=500")
     assert response.status_code == 400

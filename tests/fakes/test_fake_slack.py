@@ -148,7 +148,8 @@ async def test_token_in_a_form_field_and_json_strings_decoded(
 
 
 # -- channels ----------------------------------------------------------------------------
-async def test_channel_visibility(slack_client: AsyncWebClient) -> None:
+async def test_channel_visibility(fake_slack: FakeSlack, slack_client: AsyncWebClient) -> None:
+    fake_slack.workspace.scopes |= {"channels:read", "groups:read"}  # dexbot does not ask
     support = (await slack_client.conversations_info(channel=SUPPORT_CHANNEL))["channel"]
     public = (await slack_client.conversations_info(channel=PUBLIC_CHANNEL_WITHOUT_BOT))["channel"]
 
@@ -194,6 +195,7 @@ async def test_private_channels_cannot_be_joined(
 
 
 async def test_direct_messages(fake_slack: FakeSlack, slack_client: AsyncWebClient) -> None:
+    fake_slack.workspace.scopes |= {"im:write"}  # dexbot does not ask for it
     dm = (await slack_client.conversations_open(users=ANN.user_id))["channel"]["id"]
     await slack_client.chat_postMessage(channel=dm, text="your capture is ready")
     await slack_client.chat_postMessage(channel=ANN.user_id, text="posted to the user id")
@@ -294,18 +296,20 @@ async def test_trigger_id_opens_one_modal(
 
     assert opened["id"].startswith("V") and opened["callback_id"] == "dex.request"
     assert await slack_error(slack_client.views_open(trigger_id=trigger, view=MODAL)) == (
-        "expired_trigger_id"
+        "exchanged_trigger_id"
     )
     assert fake_slack.views()[0].user == ANN.user_id
 
 
 async def test_views_update_and_push(fake_slack: FakeSlack, slack_client: AsyncWebClient) -> None:
-    opened = (await slack_client.views_open(trigger_id="t-1", view=MODAL))["view"]
+    opened = (await slack_client.views_open(trigger_id=fake_slack.new_trigger_id(), view=MODAL))[
+        "view"
+    ]
     changed = {**MODAL, "blocks": [{"type": "divider"}]}
     updated = await slack_client.views_update(
         view_id=opened["id"], view=changed, hash=opened["hash"]
     )
-    pushed = await slack_client.views_push(trigger_id="t-2", view=MODAL)
+    pushed = await slack_client.views_push(trigger_id=fake_slack.new_trigger_id(), view=MODAL)
 
     assert updated["view"]["blocks"] == [{"type": "divider"}]
     assert pushed["view"]["root_view_id"] == opened["id"]
@@ -547,7 +551,7 @@ async def test_subscribers_see_changes(fake_slack: FakeSlack, slack_client: Asyn
     posted = await slack_client.chat_postMessage(channel=SUPPORT_CHANNEL, text="a")
     await slack_client.chat_update(channel=SUPPORT_CHANNEL, ts=posted["ts"], text="b")
     unsubscribe()
-    await slack_client.views_open(trigger_id="t", view=MODAL)
+    await slack_client.views_open(trigger_id=fake_slack.new_trigger_id(), view=MODAL)
 
     assert [e.kind for e in plain] == ["message_posted", "message_updated", "view_opened"]
     assert awaited == ["message_posted", "message_updated"]

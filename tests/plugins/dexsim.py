@@ -21,7 +21,6 @@ sends bad input on purpose sets ``dex_sim.expect_invalid_requests = True``.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,7 +49,7 @@ class SimHandle:
     base_url: str
     token: str
     account_id: str
-    contract: ContractRecorder | None
+    contract: ContractRecorder
     contract_note: str
     expect_invalid_requests: bool = False
     _admin: httpx.AsyncClient = field(default_factory=httpx.AsyncClient, repr=False)
@@ -157,11 +156,9 @@ async def dex_sim(request: pytest.FixtureRequest) -> AsyncIterator[SimHandle]:
         filler=options.get("filler", 0),
         config=config,
     )
-    validator, note = load_validator()
-    recorder = ContractRecorder(validator) if validator is not None else None
-    if recorder is None:
-        warnings.warn(note, stacklevel=1)
-    middlewares = [recorder.middleware()] if recorder is not None else []
+    validator, note = load_validator()  # raises when the spec is missing: never unchecked
+    recorder = ContractRecorder(validator)
+    middlewares = [recorder.middleware()]
     base_url = await sim.start("127.0.0.1", 0, middlewares=middlewares)
     handle = SimHandle(
         sim=sim,
@@ -176,11 +173,10 @@ async def dex_sim(request: pytest.FixtureRequest) -> AsyncIterator[SimHandle]:
     finally:
         await handle._admin.aclose()
         await sim.stop()
-    if recorder is not None:
-        failures = recorder.failures(handle.expect_invalid_requests)
-        if failures:
-            listing = "\n".join(f"  - {v}" for v in failures)
-            pytest.fail(
-                f"{len(failures)} OpenAPI contract violation(s) in DEX traffic:\n{listing}",
-                pytrace=False,
-            )
+    failures = recorder.failures(handle.expect_invalid_requests)
+    if failures:
+        listing = "\n".join(f"  - {v}" for v in failures)
+        pytest.fail(
+            f"{len(failures)} OpenAPI contract violation(s) in DEX traffic:\n{listing}",
+            pytrace=False,
+        )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import random
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 API = "/client/v4"
 ACCOUNT = API + "/accounts/{account_id}/dex"
 FAULT_KEY = web.RequestKey("dexsim.fault", str)
+#: ``FAULT_KEY`` of a deliberately empty answer (``live_no_data: empty``), outside the contract.
+EMPTY_BODY = "empty_body"
 _BAD_GATEWAY_HTML = (
     "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
     "</h1></center><hr><center>cloudflare</center></body></html>"
@@ -131,6 +134,10 @@ async def _answer(
             return error_response(500, INTERNAL_ERROR, "Internal server error")
         if fault.kind == "502":
             return web.Response(status=502, text=_BAD_GATEWAY_HTML, content_type="text/html")
+        if fault.kind == "error":
+            after = fault.retry_after
+            headers = {"Retry-After": str(max(1, math.ceil(after)))} if after is not None else None
+            return error_response(fault.status, fault.code, fault.message, headers)
         if fault.kind == "slow":
             await asyncio.sleep(fault.delay)
     try:
@@ -251,10 +258,14 @@ def add_api_routes(app: web.Application, sim: DexSimulator) -> None:
             and (start is None or c.created >= start)
             and (end is None or c.created <= end)
         ]
-        chosen.sort(key=lambda c: (c.created, c.seq), reverse=True)
+        chosen.sort(key=lambda c: (c.created, c.seq), reverse=sim.config.list_order != "oldest")
         rows, info = _page(chosen, page, per_page)
+        if sim.config.list_order == "shuffled":
+            random.Random(f"{sim.seed}-{page}").shuffle(rows)  # stable, but no order to rely on
         base = f"{request.url.origin()}{API}/accounts/{sim.account_id}/dex/commands"
         result = {"commands": [sim.state.command_row(c, base) for c in rows]}
+        if not rows and sim.config.omit_empty_result:
+            return web.json_response({"success": True, "errors": [], "messages": []})
         return web.json_response(envelope(result, info))
 
     async def create_commands(request: web.Request) -> web.Response:
@@ -316,6 +327,12 @@ def add_api_routes(app: web.Application, sim: DexSimulator) -> None:
         if device is None:
             raise SimApiError(404, NOT_FOUND, "Device not found")
         status = sim.state.device_status(device)
+        if status != "connected" and sim.config.live_no_data != "off":
+            # Assumption: a device not seen within since_minutes has no data in the window.
+            if sim.config.live_no_data == "404":
+                raise SimApiError(404, NOT_FOUND, "No fleet status for the device in the window")
+            request[FAULT_KEY] = EMPTY_BODY  # off-contract on purpose: the contract check knows
+            return web.Response(status=200, body=b"", content_type="application/json")
         body = live_status(device, status, sim.clock.now(), sim.seed, since)
         return web.json_response(envelope(body) if sim.config.live_status_envelope else body)
 

@@ -35,6 +35,11 @@ QUOTA_EXCEEDED = 1104
 QUOTA_MESSAGE = "Remote command quota exceeded"
 
 OUTCOMES = ("SUCCESS", "FAILED")
+#: ``live_no_data``: how a device not seen within ``since_minutes`` is answered.
+NO_DATA_MODES = ("off", "404", "empty")
+#: ``list_order``: the order of ``GET /commands`` (the docs do not promise one).
+LIST_ORDERS = ("newest", "oldest", "shuffled")
+STR_CHOICES = {"live_no_data": NO_DATA_MODES, "list_order": LIST_ORDERS}
 
 
 @dataclass
@@ -55,6 +60,9 @@ class SimConfig:
     block_seconds: float = 300.0
     max_commands_per_request: int = 10
     speed: float | None = None  # clock speed; None leaves the clock alone
+    live_no_data: str = "off"  # off | 404 | empty: a device not seen within since_minutes
+    list_order: str = "newest"  # newest | oldest | shuffled order of GET /commands
+    omit_empty_result: bool = False  # a success envelope for an empty list has no "result"
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply ``changes`` (a JSON object); raise ValueError naming any bad knob."""
@@ -64,7 +72,10 @@ class SimConfig:
             raise ValueError(f"unknown config keys: {', '.join(unknown)}; known: {sorted(known)}")
         for key, value in changes.items():
             current = getattr(self, key)
-            if isinstance(current, bool):
+            if key in STR_CHOICES:
+                if value not in STR_CHOICES[key]:
+                    raise ValueError(f"{key} must be one of {', '.join(STR_CHOICES[key])}")
+            elif isinstance(current, bool):
                 if not isinstance(value, bool):
                     raise ValueError(f"{key} must be true or false")
             elif isinstance(current, dict):

@@ -14,6 +14,10 @@ kind           effect on the next ``count`` matching requests under ``/client/v4
 ``drop``       the connection is closed with no response, before anything happens
 ``drop_after`` the request is carried out (a POST creates its commands), then the
                connection is closed with no response
+``error``      HTTP ``status`` (default 400) with a v4 error envelope holding ``code``
+               (default 1001) and ``message``; ``Retry-After: retry_after`` only when given.
+               E.g. a quota refusal in another shape than the simulator's own (a 400 with
+               another code, a 403, a 429 with or without Retry-After)
 =============  ==========================================================================
 
 ``method`` matches case-insensitively; ``path`` is a substring of the request path.
@@ -25,7 +29,8 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
-KINDS = ("429", "block", "500", "502", "slow", "drop", "drop_after")
+KINDS = ("429", "block", "500", "502", "slow", "drop", "drop_after", "error")
+FIELDS = {"kind", "count", "method", "path", "retry_after", "delay", "status", "code", "message"}
 
 
 @dataclass
@@ -38,13 +43,16 @@ class Fault:
     path: str | None = None
     retry_after: float | None = None
     delay: float = 5.0
+    status: int = 400
+    code: int = 1001
+    message: str = "Bad request"
 
     @classmethod
     def from_json(cls, doc: Any) -> Fault:
         """Parse a fault from its JSON form; raise ValueError when it makes no sense."""
         if not isinstance(doc, dict):
             raise ValueError("a fault must be an object")
-        unknown = sorted(set(doc) - {"kind", "count", "method", "path", "retry_after", "delay"})
+        unknown = sorted(set(doc) - FIELDS)
         if unknown:
             raise ValueError(f"unknown fault fields: {', '.join(unknown)}")
         kind = str(doc.get("kind"))
@@ -58,8 +66,16 @@ class Fault:
         for name, value in (("retry_after", retry_after), ("delay", delay)):
             if value is not None and (not isinstance(value, int | float) or value < 0):
                 raise ValueError(f"{name} must be a number >= 0")
+        status, code = doc.get("status", 400), doc.get("code", 1001)
+        if not isinstance(status, int) or not 400 <= status <= 599:
+            raise ValueError("status must be an HTTP error status (400..599)")
+        if not isinstance(code, int) or isinstance(code, bool) or code < 0:
+            raise ValueError("code must be an integer >= 0")
         return cls(
             kind=kind,
+            status=status,
+            code=code,
+            message=str(doc.get("message") or "Bad request"),
             count=count,
             method=str(doc["method"]).upper() if doc.get("method") else None,
             path=str(doc["path"]) if doc.get("path") else None,

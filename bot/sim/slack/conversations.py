@@ -7,7 +7,7 @@ Pure state with no HTTP. Anything Slack would refuse raises
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from bot.sim import people
@@ -22,6 +22,7 @@ from bot.sim.slack.model import (
     SlackError,
     User,
 )
+from bot.sim.slack.scopes import manifest_scopes
 
 
 def im_channel_id(user_id: str) -> str:
@@ -38,24 +39,13 @@ class Conversations:
         team_id: str = people.TEAM_ID,
         bot_user_id: str = people.BOT.user_id,
         clock: Callable[[], float] = time.time,
+        scopes: Iterable[str] | None = None,
     ) -> None:
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.clock = clock
-        self.scopes: set[str] = {
-            "chat:write",
-            "commands",
-            "users:read",
-            "users:read.email",
-            "usergroups:read",
-            "channels:read",
-            "channels:join",
-            "channels:history",
-            "groups:read",
-            "im:write",
-            "files:write",
-            "files:read",
-        }
+        #: The app's bot scopes: the manifest's, unless a test narrows or widens them.
+        self.scopes: set[str] = set(manifest_scopes() if scopes is None else scopes)
         self.users: dict[str, User] = {}
         self.groups: dict[str, tuple[str, ...]] = {}
         self.channels: dict[str, Channel] = {}
@@ -106,9 +96,13 @@ class Conversations:
         else:
             ch.members.discard(self.bot_user_id)
 
-    def visible_channel(self, channel_id: str) -> Channel:
-        """The channel as the bot can see it; private channels it is not in do not exist."""
-        if channel_id[:1] in ("U", "W") and channel_id in self.users:
+    def visible_channel(self, channel_id: str, *, user_ok: bool = False) -> Channel:
+        """The channel as the bot can see it; private channels it is not in do not exist.
+
+        ``user_ok``: a user id stands for the DM with them, which only ``chat.postMessage``
+        accepts; every other method wants the conversation's own ``D…`` id.
+        """
+        if user_ok and channel_id[:1] in ("U", "W") and channel_id in self.users:
             return self.add_im(channel_id)  # chat.postMessage to a user id opens the DM
         if channel_id.startswith("#"):  # Slack also takes a channel's name
             channel_id = next(
@@ -119,9 +113,9 @@ class Conversations:
             raise SlackError("channel_not_found")
         return ch
 
-    def writable_channel(self, channel_id: str) -> Channel:
+    def writable_channel(self, channel_id: str, *, user_ok: bool = False) -> Channel:
         """A channel the bot may post in: visible, and the bot is a member."""
-        ch = self.visible_channel(channel_id)
+        ch = self.visible_channel(channel_id, user_ok=user_ok)
         if not ch.bot_member:
             raise SlackError("not_in_channel")
         return ch
@@ -173,10 +167,14 @@ class Conversations:
         metadata: dict[str, Any] | None = None,
         reply_broadcast: bool = False,
         files: list[str] | None = None,
+        user_ok: bool = False,
     ) -> Message:
-        """Post a message (by the bot unless ``user`` is given) and emit ``message_posted``."""
+        """Post a message (by the bot unless ``user`` is given) and emit ``message_posted``.
+
+        ``user_ok``: ``channel_id`` may be a user id (``chat.postMessage`` only).
+        """
         if user is None:
-            ch = self.writable_channel(channel_id)
+            ch = self.writable_channel(channel_id, user_ok=user_ok)
         elif channel_id in self.channels:  # a person speaking: any channel they can reach
             ch = self.channels[channel_id]
         else:

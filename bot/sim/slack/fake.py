@@ -36,15 +36,19 @@ class FakeSlack(Server):
         *,
         token: str = FAKE_BOT_TOKEN,
         app_token: str = FAKE_APP_TOKEN,
+        rate_limits: bool = False,
     ) -> None:
         """Serve ``workspace`` (default: the demo workspace); uploads go to ``files_dir``
         (default: a temporary directory removed on ``stop``). ``token`` is the bot token the
-        Web API accepts, ``app_token`` the app-level one for ``apps.connections.open``."""
+        Web API accepts, ``app_token`` the app-level one for ``apps.connections.open``.
+        ``rate_limits`` switches on Slack's per-method limits (``fake.limits.enabled`` too);
+        they are off by default so that tests and the shell run at full speed."""
         super().__init__(
             workspace if workspace is not None else Workspace.demo(),
             Path(files_dir) if files_dir is not None else None,
             token,
             app_token,
+            rate_limits,
         )
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeSlack:
@@ -147,9 +151,9 @@ class FakeSlack(Server):
         )
 
     def new_trigger_id(self, user: str | None = None) -> str:
-        """A trigger_id good for one views.open/views.push within 3 seconds.
-
-        trigger_ids the fake did not issue are accepted once too.
+        """A trigger_id good for one views.open/views.push within 3 seconds (on the
+        workspace's clock). Slack refuses ids it did not issue (``invalid_trigger_id``), used
+        ones (``exchanged_trigger_id``) and late ones (``expired_trigger_id``); so does the fake.
         """
         return self.workspace.issue_trigger(user)
 
@@ -199,12 +203,16 @@ class FakeSlack(Server):
         ``accepts_response_payload`` defaults to True except for events. AssertionError when
         no client is connected, or no ack arrives within ``timeout`` (Slack allows 3 s).
         """
-        return await self.socket.send(
+        ack = await self.socket.send(
             envelope_type,
             payload,
             accepts_response_payload=accepts_response_payload,
             timeout=timeout,
         )
+        answer = ack.get("payload")
+        if payload.get("type") == "view_submission" and isinstance(answer, dict):
+            await self.check_view_answer(str((payload.get("view") or {}).get("id")), answer)
+        return ack
 
     def socket_connected(self) -> bool:
         """True while a Socket Mode client holds an open session."""

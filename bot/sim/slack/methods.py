@@ -181,6 +181,7 @@ def chat_post_message(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
         **_message_args(args),
         thread_ts=args.get("thread_ts") or None,
         reply_broadcast=flag(args.get("reply_broadcast")),
+        user_ok=True,
     )
     return {"channel": msg.channel, "ts": msg.ts, "message": message_json(ctx, msg)}
 

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 #: Pseudo-method names for requests that are not Web API methods.
 UPLOAD = "upload"
 RESPONSE_URL = "response_url"
+#: A view_submission ack body the fake checked (``FakeSlack.check_view_answer``).
+VIEW_ANSWER = "view_answer"
 
 CallMatcher = str | Callable[["Call"], bool]
 Subscriber = Callable[[Event], Awaitable[None] | None]

@@ -1,7 +1,7 @@
 """Slack-shaped JSON for the fake's records: users, channels, messages, files, views.
 
 Trimmed to the fields a bot reads, following Slack's method reference. Also the block
-checks Slack applies when a message is posted.
+checks Slack applies when a message is posted (the limits are ``bot.blockkit``'s).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import mimetypes
 from dataclasses import dataclass
 from typing import Any
 
+from bot.blockkit import Surface, blocks_problems
 from bot.sim.slack.model import (
     APP_ID,
     BOT_ID,
@@ -23,9 +24,6 @@ from bot.sim.slack.model import (
 )
 from bot.sim.slack.workspace import Workspace
 
-MAX_MESSAGE_BLOCKS = 50
-MAX_TEXT_FIELD = 3000
-MAX_ACTION_ID = 255
 TEAM_URL = f"https://{TEAM_DOMAIN}.slack.com/"
 
 
@@ -198,19 +196,11 @@ def view_json(ws: Workspace, v: View) -> dict[str, Any]:
     return {**base, **v.view, **ids}
 
 
-def check_blocks(blocks: Any, limit: int = MAX_MESSAGE_BLOCKS) -> list[Any] | None:
-    """Blocks as Slack validates them: a list of typed objects within Slack's limits."""
+def check_blocks(blocks: Any, surface: Surface = "message") -> list[Any] | None:
+    """Blocks as Slack validates them (``bot.blockkit``'s limits); ``invalid_blocks`` if not."""
     if blocks is None:
         return None
-    if not isinstance(blocks, list) or len(blocks) > limit:
-        raise SlackError("invalid_blocks", f"blocks must be a list of at most {limit}")
-    for i, block in enumerate(blocks):
-        if not isinstance(block, dict) or "type" not in block:
-            raise SlackError("invalid_blocks", f"blocks[{i}] has no type")
-        text = block.get("text")
-        if isinstance(text, dict) and len(str(text.get("text", ""))) > MAX_TEXT_FIELD:
-            raise SlackError("invalid_blocks", f"blocks[{i}].text over {MAX_TEXT_FIELD} chars")
-        for el in [block.get("accessory"), *block.get("elements", [])]:
-            if isinstance(el, dict) and len(str(el.get("action_id", ""))) > MAX_ACTION_ID:
-                raise SlackError("invalid_blocks", f"blocks[{i}] action_id over 255 chars")
-    return blocks
+    problems = blocks_problems(blocks, surface)
+    if problems:
+        raise SlackError("invalid_blocks", "; ".join(problems))
+    return list(blocks)

@@ -8,8 +8,10 @@ Routes::
     POST     /response/<id>           a response_url from new_response_url()
     GET      /socket/<ticket>         Socket Mode WebSocket from apps.connections.open
 
-Web API answers are HTTP 200 with Slack's ``ok``/``error`` envelope, except injected rate
-limits: HTTP 429, ``Retry-After`` and ``{"ok": false, "error": "ratelimited"}``. A held
+Web API answers are HTTP 200 with Slack's ``ok``/``error`` envelope, except rate limits
+(injected, or Slack's own per-method ones when switched on): HTTP 429, ``Retry-After`` and
+``{"ok": false, "error": "ratelimited"}``. A method outside the manifest's scopes answers
+``missing_scope`` with ``needed`` and ``provided``. A held
 method (``hold``) is carried out and recorded, then its answer waits until released: the
 moment a client can be killed after Slack acted but before the client heard about it.
 """
@@ -30,9 +32,11 @@ from typing import Any, Literal
 from aiohttp import BodyPartReader, web
 
 from bot.sim.slack.methods import METHODS
-from bot.sim.slack.model import SlackError
-from bot.sim.slack.recorder import RESPONSE_URL, UPLOAD, Call, CallLog
+from bot.sim.slack.model import Channel, SlackError
+from bot.sim.slack.ratelimit import RateLimits
+from bot.sim.slack.recorder import RESPONSE_URL, UPLOAD, VIEW_ANSWER, Call, CallLog
 from bot.sim.slack.render import Context
+from bot.sim.slack.scopes import BY_CHANNEL, manifest_scopes, needed_scope
 from bot.sim.slack.socket import FAKE_APP_TOKEN, SocketMode
 from bot.sim.slack.workspace import Workspace
 
@@ -43,20 +47,9 @@ FAKE_SIGNING_SECRET = "fake-signing-secret-8f14e45fceea167a5a36dedd4bea2543"
 #: Fields slack_sdk sends as JSON strings in form bodies; recorded decoded.
 JSON_FIELDS = frozenset({"blocks", "attachments", "files", "metadata", "view", "event_payload"})
 CHUNK = 256 * 1024
-#: The bot scopes the fake's token was granted (``app_manifest.yml``'s; a test keeps them in
-#: step). Slack reports them on every answer to a valid token, in ``x-oauth-scopes``.
-FAKE_SCOPES = (
-    "commands",
-    "chat:write",
-    "files:write",
-    "files:read",
-    "users:read",
-    "users:read.email",
-    "usergroups:read",
-    "channels:join",
-    "channels:history",
-    "groups:history",
-)
+#: The bot scopes the fake's token is granted by default: ``app_manifest.yml``'s. Slack
+#: reports them on every answer to a valid token, in ``x-oauth-scopes``.
+FAKE_SCOPES = tuple(sorted(manifest_scopes()))
 #: Methods that take the app-level token (``xapp-``) instead of the bot token.
 APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 
@@ -86,8 +79,11 @@ class Server:
         files_dir: Path | None,
         token: str,
         app_token: str = FAKE_APP_TOKEN,
+        rate_limits: bool = False,
     ) -> None:
         self.workspace = workspace
+        #: Slack's per-method limits; ``self.limits.enabled`` switches them on and off.
+        self.limits = RateLimits(workspace.clock, enabled=rate_limits)
         self.token = token
         self.app_token = app_token
         self.log = CallLog()
@@ -101,8 +97,12 @@ class Server:
         self._holds: dict[str, list[Hold]] = {}
         #: Exceptions raised inside the fake itself (each answered ``fatal_error``).
         self.internal_errors: list[Exception] = []
-        #: Scopes granted to the bot token (change it to provoke a missing scope).
-        self.oauth_scopes: list[str] = list(FAKE_SCOPES)
+
+    @property
+    def oauth_scopes(self) -> set[str]:
+        """The scopes granted to the bot token: the workspace's, which every method checks
+        (remove one to provoke ``missing_scope``, as a reinstall without it would)."""
+        return self.workspace.scopes
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -158,7 +158,7 @@ class Server:
         args, token = await _parse(request)
         status, body, headers = 200, await self._answer(name, args, token), {}
         if token == self.token:
-            headers["X-OAuth-Scopes"] = ",".join(self.oauth_scopes)
+            headers["X-OAuth-Scopes"] = ",".join(sorted(self.oauth_scopes))
         if body.get("error") == "ratelimited":
             status, headers = 429, {"Retry-After": str(body.pop("retry_after"))}
         await self._record(name, args, status, body, token, request.path)
@@ -188,6 +188,13 @@ class Server:
             return {"ok": False, "error": fault.error}
         if name == "apps.connections.open":
             return {"ok": True, "url": self.socket.issue_url(self.base_url)}
+        retry_after = self.limits.check(name, args)
+        if retry_after is not None:
+            return {"ok": False, "error": "ratelimited", "retry_after": retry_after}
+        needed = needed_scope(name, args, self._channel_named(name, args))
+        if needed is not None and needed not in self.workspace.scopes:
+            provided = ",".join(sorted(self.workspace.scopes))
+            return {"ok": False, "error": "missing_scope", "needed": needed, "provided": provided}
         try:
             return {"ok": True, **METHODS[name](Context(self.workspace, self.base_url), args)}
         except SlackError as e:
@@ -199,6 +206,24 @@ class Server:
             log.exception("fake Slack failed on %s %r", name, args)
             self.internal_errors.append(e)
             return {"ok": False, "error": "fatal_error"}
+
+    def _channel_named(self, name: str, args: dict[str, Any]) -> Channel | None:
+        """The conversation a channel-typed method names (its scope depends on the type)."""
+        if name not in BY_CHANNEL:
+            return None
+        return self.workspace.channels.get(str(args.get("channel") or ""))
+
+    async def check_view_answer(self, view_id: str, answer: dict[str, Any]) -> str | None:
+        """Check the ack body of a ``view_submission`` as Slack does; recorded as
+        ``"view_answer"``. Returns Slack's error code when it would refuse it, else None."""
+        try:
+            self.workspace.check_view_answer(view_id, answer)
+        except SlackError as e:
+            detail = {"ok": False, "error": e.error, "detail": e.detail}
+            await self._record(VIEW_ANSWER, {"view_id": view_id, **answer}, 200, detail)
+            return e.error
+        await self._record(VIEW_ANSWER, {"view_id": view_id, **answer}, 200, {"ok": True})
+        return None
 
     async def _record(
         self,
@@ -267,8 +292,9 @@ class Server:
         try:
             self.workspace.respond(request.match_info["rid"], body)
         except SlackError as e:
-            await self._record(RESPONSE_URL, body, 404, {"error": e.error}, None, request.path)
-            return web.Response(status=404, text=e.error)
+            status = 400 if e.error == "invalid_blocks" else 404
+            await self._record(RESPONSE_URL, body, status, {"error": e.error}, None, request.path)
+            return web.Response(status=status, text=e.error)
         await self._record(RESPONSE_URL, body, 200, None, None, request.path)
         return web.Response(text="ok")
 

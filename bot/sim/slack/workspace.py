@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bot.blockkit import blocks_problems, input_block_ids, view_problems
 from bot.sim import people
 from bot.sim.slack.conversations import Conversations
 from bot.sim.slack.model import (
@@ -36,7 +37,6 @@ RESPONSE_URL_MAX_USES = 5
 RESPONSE_URL_TTL_S = 30 * 60
 #: A trigger_id is good for three seconds, once.
 TRIGGER_TTL_S = 3.0
-MAX_MODAL_BLOCKS = 100
 
 DEMO_CHANNELS: tuple[tuple[str, str, bool, bool], ...] = (
     # id, name, private, bot is a member
@@ -64,7 +64,7 @@ class Workspace(Conversations):
         self.files: dict[str, SlackFile] = {}
         self.responses: list[Response] = []
         self.response_urls: dict[str, ResponseUrl] = {}
-        #: trigger_id -> (user, issued at); ids the fake did not issue are still good once.
+        #: trigger_id -> (user, issued at); only ids the fake issued are good, once, for 3 s.
         self.triggers: dict[str, tuple[str | None, float]] = {}
         self.used_triggers: set[str] = set()
         #: ``files.completeUploadExternal`` refuses bigger files when set (admin restriction).
@@ -98,24 +98,47 @@ class Workspace(Conversations):
         if not trigger_id:
             raise SlackError("invalid_arguments", "missing required field: trigger_id")
         if trigger_id in self.used_triggers:
-            raise SlackError("expired_trigger_id")
+            raise SlackError("exchanged_trigger_id")
+        if trigger_id not in self.triggers:
+            raise SlackError("invalid_trigger_id")
         self.used_triggers.add(trigger_id)
-        user, issued = self.triggers.get(trigger_id, (None, self.clock()))
+        user, issued = self.triggers[trigger_id]
         if self.clock() - issued > TRIGGER_TTL_S:
             raise SlackError("expired_trigger_id")
         return user
 
     @staticmethod
     def _check_view(view: Any) -> dict[str, Any]:
-        if not isinstance(view, dict) or view.get("type") not in ("modal", "home"):
-            raise SlackError("invalid_arguments", "view must be an object with a type")
-        blocks = view.get("blocks")
-        if not isinstance(blocks, list) or len(blocks) > MAX_MODAL_BLOCKS:
-            raise SlackError("invalid_arguments", "view.blocks must be a list of <= 100")
-        title = view.get("title", {})
-        if view["type"] == "modal" and len(str(title.get("text", ""))) > 24:
-            raise SlackError("invalid_arguments", "view.title must be <= 24 characters")
-        return view
+        problems = view_problems(view)
+        if problems:
+            # Slack answers a bad view with invalid_arguments and the reasons.
+            raise SlackError("invalid_arguments", "; ".join(problems))
+        return dict(view)
+
+    def check_view_answer(self, view_id: str, answer: dict[str, Any]) -> None:
+        """A ``view_submission``'s ack body as Slack checks it; SlackError when refused.
+
+        ``response_action: errors`` may only name input blocks of the view submitted;
+        ``update``/``push`` must carry a valid view.
+        """
+        action = answer.get("response_action")
+        if action is None:
+            return
+        found = self.views.get(view_id)
+        if action == "errors":
+            errors = answer.get("errors")
+            if not isinstance(errors, dict) or not errors:
+                raise SlackError("invalid_arguments", "errors must be a non-empty object")
+            inputs = input_block_ids(found.view) if found is not None else set()
+            unknown = sorted(set(errors) - inputs)
+            if unknown:
+                raise SlackError(
+                    "invalid_arguments", f"errors name blocks that are not inputs: {unknown}"
+                )
+        elif action in ("update", "push"):
+            self._check_view(answer.get("view"))
+        elif action != "clear":
+            raise SlackError("invalid_arguments", f"unknown response_action {action!r}")
 
     def open_view(self, trigger_id: str | None, view: Any) -> View:
         """``views.open``: a new modal (uses up the trigger)."""
@@ -246,6 +269,11 @@ class Workspace(Conversations):
         hook = self.response_urls.get(rid)
         if hook is None:
             raise SlackError("no_service")
+        blocks = body.get("blocks")
+        if blocks is not None:
+            problems = blocks_problems(blocks)
+            if problems:
+                raise SlackError("invalid_blocks", "; ".join(problems))
         if self.clock() - hook.created > RESPONSE_URL_TTL_S:
             raise SlackError("expired_url")
         if hook.uses >= RESPONSE_URL_MAX_USES:
