@@ -52,6 +52,7 @@ import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from bot.dex.download import (
+    ChunkSink,
     DownloadedArtifact,
     local_artifact_name,
     remote_artifact_name,
@@ -282,11 +283,13 @@ class DexClient:
         *,
         chunk_size: int = 1 << 20,
         max_bytes: int | None = None,
+        sink: ChunkSink | None = None,
     ) -> DownloadedArtifact:
         """Stream a command's artifact into ``dest_dir``; returns path, size and SHA-256.
 
         ``filename`` is the list row's value (a bare name or a URL); the local name is
         sanitised. Over ``max_bytes`` raises ``ArtifactTooLarge`` and keeps nothing.
+        ``sink`` sees the bytes as they pass, every attempt anew (see ``ChunkSink``).
         """
         command_id = _require_id(command_id, "command_id")
         remote = remote_artifact_name(filename, command_id)
@@ -300,7 +303,12 @@ class DexClient:
                     self._unwrap(response, content=await _read_capped(response))
                 try:
                     return await stream_to_file(
-                        response, dest_dir, local, chunk_size=chunk_size, max_bytes=max_bytes
+                        response,
+                        dest_dir,
+                        local,
+                        chunk_size=chunk_size,
+                        max_bytes=max_bytes,
+                        sink=sink,
                     )
                 except TRANSPORT_ERRORS as exc:
                     raise DexTransportError(f"download broke off: {type(exc).__name__}") from exc

@@ -10,6 +10,11 @@ fixed-size chunks, hashing as it goes, so memory does not grow with the artifact
 is renamed into place only when complete. Over ``max_bytes`` it raises ``ArtifactTooLarge``
 (a ``DexError``, not a ``DexValidationError``: the request was sent, the answer was refused)
 and, like on any other error, deletes the partial file.
+
+An optional ``ChunkSink`` sees the bytes as they pass (each chunk before it is written, so
+the sink's consumer and the disk work overlap): ``begin`` once per attempt with the body's
+length when the headers make it certain, then every chunk in order. A retried download calls
+``begin`` again, which tells the sink that what it saw before is void.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -52,6 +57,31 @@ class DownloadedArtifact:
     size: int
     sha256: str
     filename: str
+
+
+class ChunkSink(Protocol):
+    """Sees a download's bytes as they pass (see the module docstring)."""
+
+    async def begin(self, length: int | None) -> None:
+        """An attempt starts; ``length`` is the exact body size, or None when unknown."""
+
+    async def chunk(self, data: bytes) -> None:
+        """The next bytes of this attempt; may wait (back-pressure)."""
+
+
+def exact_length(headers: httpx.Headers) -> int | None:
+    """The body's size in bytes when the headers make it certain, else None.
+
+    ``Content-Length`` counts the bytes on the wire: with a ``Content-Encoding`` (httpx
+    decodes it) or chunked framing it is not the size of what we read.
+    """
+    declared = headers.get("content-length", "")
+    encoding = headers.get("content-encoding", "identity").strip().lower()
+    if not declared.isdigit() or encoding not in ("", "identity"):
+        return None
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        return None
+    return int(declared)
 
 
 def fallback_name(command_id: str) -> str:
@@ -131,11 +161,13 @@ async def stream_to_file(
     *,
     chunk_size: int = 1 << 20,
     max_bytes: int | None = None,
+    sink: ChunkSink | None = None,
 ) -> DownloadedArtifact:
     """Write a streamed ``response`` body to ``dest_dir/filename`` with bounded memory.
 
     ``filename`` must already be a safe single component (see ``local_artifact_name``);
     this checks it again and refuses anything that would land outside ``dest_dir``.
+    ``sink``, when given, sees every chunk too (see ``ChunkSink``).
     """
     if chunk_size < 1:
         raise DexValidationError(f"chunk_size must be >= 1; got {chunk_size}")
@@ -155,10 +187,14 @@ async def stream_to_file(
     hasher = hashlib.sha256()
     size = 0
     try:
+        if sink is not None:
+            await sink.begin(exact_length(response.headers))
         async for chunk in response.aiter_bytes(chunk_size):
             size += len(chunk)
             if max_bytes is not None and size > max_bytes:
                 raise ArtifactTooLarge(max_bytes, size)
+            if sink is not None:
+                await sink.chunk(chunk)
             await asyncio.to_thread(_write, fh, hasher, chunk)
         await asyncio.to_thread(_finish, fh, tmp, final)
     except BaseException:
