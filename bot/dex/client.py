@@ -284,12 +284,14 @@ class DexClient:
         chunk_size: int = 1 << 20,
         max_bytes: int | None = None,
         sink: ChunkSink | None = None,
+        durable: bool = True,
     ) -> DownloadedArtifact:
         """Stream a command's artifact into ``dest_dir``; returns path, size and SHA-256.
 
         ``filename`` is the list row's value (a bare name or a URL); the local name is
         sanitised. Over ``max_bytes`` raises ``ArtifactTooLarge`` and keeps nothing.
-        ``sink`` sees the bytes as they pass, every attempt anew (see ``ChunkSink``).
+        ``sink`` sees the bytes as they pass, every attempt anew (see ``ChunkSink``);
+        ``durable=False`` skips the fsync of a copy that is deleted after use.
         """
         command_id = _require_id(command_id, "command_id")
         remote = remote_artifact_name(filename, command_id)
@@ -309,6 +311,7 @@ class DexClient:
                         chunk_size=chunk_size,
                         max_bytes=max_bytes,
                         sink=sink,
+                        durable=durable,
                     )
                 except TRANSPORT_ERRORS as exc:
                     raise DexTransportError(f"download broke off: {type(exc).__name__}") from exc

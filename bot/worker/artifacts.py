@@ -166,7 +166,12 @@ class ArtifactRelay:
 
         async def download(sink: ChunkSink) -> DownloadedArtifact:
             return await self.ctx.dex.download_artifact(
-                command_id, item.effect.facts.get("filename"), tmp, max_bytes=limit, sink=sink
+                command_id,
+                item.effect.facts.get("filename"),
+                tmp,
+                max_bytes=limit,
+                sink=sink,
+                durable=False,  # the copy is deleted when this relay ends
             )
 
         async def upload(length: int, body: AsyncIterator[bytes]) -> str:
