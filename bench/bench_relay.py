@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import shlex
 import shutil
 import statistics
@@ -128,8 +129,8 @@ class Servers:
         await self.proc.wait()
 
 
-async def pipe_once(srv: Servers, slack: Any, size: int) -> float:
-    """``curl | curl`` of the artifact into a fresh upload URL; seconds taken."""
+async def pipe_once(srv: Servers, slack: Any, size: int) -> tuple[float, float]:
+    """``curl | curl`` of the artifact into a fresh upload URL: seconds taken, CPU seconds."""
     got = await slack.files_getUploadURLExternal(filename="pipe.zip", length=size)
     down = shlex.join(
         ["curl", "-sSf", "-H", f"Authorization: Bearer {srv.info['token']}",
@@ -141,16 +142,19 @@ async def pipe_once(srv: Servers, slack: Any, size: int) -> float:
          "-H", "Content-Type: application/octet-stream",
          str(got["upload_url"])]
     )  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = await asyncio.create_subprocess_shell(
         f"set -o pipefail; {down} | {up}", executable="/bin/bash"
     )
     rc = await proc.wait()
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     assert rc == 0, f"curl | curl failed ({rc})"
     received = await srv.file(str(got["file_id"]))
     assert received.get("size") == size, f"the pipe delivered {received}"
-    return elapsed
+    return elapsed, cpu
 
 
 async def main(mb: int, runs: int) -> None:
@@ -203,6 +207,7 @@ async def main(mb: int, runs: int) -> None:
         pipe_times: list[float] = []
         growths: list[float] = []
         cpus: list[float] = []
+        pipe_cpus: list[float] = []
         size = 0
         for run in range(runs):
             item = OutboxItem(
@@ -235,7 +240,9 @@ async def main(mb: int, runs: int) -> None:
             assert received.get("shared"), "the bot's upload was not shared"
             assert received.get("sha256") == result["sha256"], "Slack got other bytes"
             size = int(result["size"])
-            pipe_times.append(await pipe_once(srv, slack, size))
+            took, cpu = await pipe_once(srv, slack, size)
+            pipe_times.append(took)
+            pipe_cpus.append(cpu)
 
         bot_t, pipe_t = statistics.median(bot_times), statistics.median(pipe_times)
         print(f"artifact          {size:,} bytes ({size / 2**20:.0f} MiB), {runs} runs each")
@@ -245,6 +252,7 @@ async def main(mb: int, runs: int) -> None:
         print(f"curl | curl       median {pipe_t:.2f} s ({size / 1e6 / pipe_t:.0f} MB/s); "
               + ", ".join(f"{t:.2f}" for t in pipe_times))  # fmt: skip
         print("bot CPU time      " + ", ".join(f"{c:.2f}" for c in cpus) + " s (all threads)")
+        print("curl CPU time     " + ", ".join(f"{c:.2f}" for c in pipe_cpus) + " s (both curls)")
         print(f"bot / pipe speed  {pipe_t / bot_t:.2f}x (median times)")
         print(f"peak RSS growth   max {max(growths):.1f} MiB (bot process only); "
               + ", ".join(f"{g:.1f}" for g in growths))  # fmt: skip
