@@ -159,8 +159,9 @@ async def pipe_once(srv: Servers, slack: Any, size: int) -> tuple[float, float]:
 
 async def main(mb: int, runs: int) -> None:
     """Relay one ``mb``-MiB artifact ``runs`` times each way, interleaved; print the figures."""
-    from bot.app import create_app
+    from bot.app import build_services
     from bot.config import Settings
+    from bot.domain.lifecycle import Effect, EffectKind, Event
     from bot.sim.slack import FAKE_BOT_TOKEN
     from bot.store.db import migrate
     from bot.store.outbox import OutboxItem
@@ -179,14 +180,14 @@ async def main(mb: int, runs: int) -> None:
         database_url=f"sqlite+aiosqlite:///{work}/relay.db",
         dex_artifact_dir=str(work),
     )
-    bot = create_app(settings)
+    services = build_services(settings)
     try:
-        await migrate(bot.services.engine)
-        slack = bot.services.slack
+        await migrate(services.engine)
+        slack = services.slack
         parent = await slack.chat_postMessage(channel=SUPPORT_CHANNEL, text="bench")
         rid = uuid.uuid4().hex
         now = datetime.now(UTC)
-        async with bot.services.requests.sessions() as s, s.begin():
+        async with services.requests.sessions() as s, s.begin():
             s.add(
                 CaptureRequestRow(
                     id=rid, team_id="T0", channel_id=SUPPORT_CHANNEL, requester_id="U0",
@@ -198,8 +199,8 @@ async def main(mb: int, runs: int) -> None:
                     dispatch_started_at=now,
                 )
             )  # fmt: skip
-        req = await bot.services.requests.get(rid)
-        upload = bot.services.deliverer.upload
+        req = await services.requests.get(rid)
+        upload = services.deliverer.upload
         assert req is not None and upload is not None
 
         proc = psutil.Process(os.getpid())
@@ -210,18 +211,19 @@ async def main(mb: int, runs: int) -> None:
         pipe_cpus: list[float] = []
         size = 0
         for run in range(runs):
-            item = OutboxItem(
-                key=f"{rid}:upload:{info['command_id']}:{run}",
-                request_id=rid,
-                kind="upload",
-                payload={
+            effect = Effect(
+                EffectKind.UPLOAD,
+                rid,
+                Event.COMMAND_STATUS,
+                tag=f"{info['command_id']}:{run}",
+                facts={
                     "command_id": info["command_id"],
                     "filename": info["filename"],
                     "command_type": "pcap",
                 },
-                attempts=1,
-                interrupted=False,
-                result=None,
+            )
+            item = OutboxItem(
+                key=effect.key, effect=effect, attempts=1, interrupted=False, result=None
             )
             baseline = proc.memory_info().rss
             peak = [baseline]
@@ -258,7 +260,7 @@ async def main(mb: int, runs: int) -> None:
               + ", ".join(f"{g:.1f}" for g in growths))  # fmt: skip
         print("sha256            every relay matched what Slack received")
     finally:
-        await bot.aclose()
+        await services.aclose()
         await srv.stop()
         shutil.rmtree(work, ignore_errors=True)
 
