@@ -1,12 +1,17 @@
-"""Artifact relay: download a finished command's ZIP from Cloudflare to a temporary file (with
-its SHA-256), then upload it into the request's thread with Slack's external upload flow,
-streamed from disk: ``files.getUploadURLExternal`` -> POST the bytes to ``upload_url`` with
-``Content-Length`` -> ``files.completeUploadExternal`` into the thread.
+"""Artifact relay: a finished command's ZIP from Cloudflare into the request's thread with
+Slack's external upload flow: ``files.getUploadURLExternal`` -> POST the bytes to
+``upload_url`` with ``Content-Length`` -> ``files.completeUploadExternal`` into the thread.
+
+When Cloudflare gives the exact length, the upload runs beside the download, fed from the
+same chunks while they are also written to a temporary file with their SHA-256
+(``bot.worker.relay``). If that stream fails, or the length is not known up front, the
+temporary copy is uploaded with a fresh URL, without downloading again.
 
 ``files_upload_v2`` is not used: it reads the whole file into memory and shares the Web API
 client's 30 s timeout. Exactly once: the file id is saved in the outbox row before completing;
 after an interruption ``files.info`` tells whether the upload was already shared there.
-Temporary files are always removed.
+A stream that did not carry exactly the downloaded bytes is never completed. Temporary files
+are always removed.
 """
 
 from __future__ import annotations
@@ -18,22 +23,30 @@ import tempfile
 import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.dex.download import ArtifactTooLarge, DownloadedArtifact
+from bot.dex.download import (
+    ArtifactTooLarge,
+    ChunkSink,
+    DownloadedArtifact,
+    local_artifact_name,
+    remote_artifact_name,
+)
 from bot.domain.errors import inert
 from bot.domain.model import CaptureRequest
 from bot.services.context import Context
 from bot.store.outbox import OutboxItem
+from bot.worker.relay import StreamVoid, stream_through
 
 log = logging.getLogger("dexbot.artifacts")
 METADATA_EVENT = "dexbot_post"
 FindPosted = Callable[[str, str, str], Awaitable[str | None]]
 CHUNK = 1 << 20
+T = TypeVar("T")
 
 
 class UploadFailed(Exception):
@@ -88,6 +101,13 @@ def _succeeded(entry: dict[str, Any]) -> bool:
     return str(entry.get("status")).lower() == "success"
 
 
+def _restricted(exc: BaseException | None) -> bool:
+    """Slack refused the file for the workspace's size limit."""
+    return isinstance(exc, SlackApiError) and exc.response.get("error") == (
+        "file_upload_size_restricted"
+    )
+
+
 def human_size(n: int) -> str:
     """Bytes in the unit people use: "512 KB", "1.5 MB", "1 GB" (decimal, as Slack shows)."""
     for unit, scale in (("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
@@ -118,11 +138,19 @@ class ArtifactRelay:
         self.slack = slack
         self.find_posted = find_posted
         self.work_dir = work_dir
-        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
+        self._http = http
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The upload client, made on first use: its TLS set-up costs ~25 ms at start-up."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
+        return self._http
 
     async def aclose(self) -> None:
         """Close the upload HTTP client."""
-        await self.http.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
     async def __call__(self, item: OutboxItem, req: CaptureRequest) -> dict[str, Any]:
         """Relay one artifact; returns what to store on the outbox row."""
@@ -140,11 +168,26 @@ class ArtifactRelay:
         command_id = item.effect.facts["command_id"]
         limit = self.ctx.settings.dex_artifact_max_bytes
         tmp = Path(tempfile.mkdtemp(prefix="dexbot-", dir=self.work_dir))
+        filename = local_artifact_name(
+            remote_artifact_name(item.effect.facts.get("filename"), command_id), command_id
+        )
+
+        async def download(sink: ChunkSink) -> DownloadedArtifact:
+            return await self.ctx.dex.download_artifact(
+                command_id,
+                item.effect.facts.get("filename"),
+                tmp,
+                max_bytes=limit,
+                sink=sink,
+                durable=False,  # the copy is deleted when this relay ends
+            )
+
+        async def upload(length: int, body: AsyncIterator[bytes]) -> str:
+            return await self._send(item, filename, length, body)
+
         try:
             try:
-                art = await self.ctx.dex.download_artifact(
-                    command_id, item.effect.facts.get("filename"), tmp, max_bytes=limit
-                )
+                streamed = await stream_through(download, upload)
             except ArtifactTooLarge:
                 await self._note(
                     item,
@@ -154,56 +197,102 @@ class ArtifactRelay:
                     "Cloudflare dashboard instead.",
                 )
                 return {"skipped": "too large"}
-            return await self._upload(item, req, art)
+            art = streamed.art
+            if streamed.result is not None:
+                return await self._complete(item, req, art, streamed.result)
+            if _restricted(streamed.error):
+                return await self._restricted_note(item, req, art)
+            if streamed.error is not None:
+                log.info(
+                    "streamed upload of %s abandoned (%s); uploading the saved copy",
+                    item.key,
+                    type(streamed.error).__name__,
+                )
+            # No length up front, or the stream failed: the whole file is on disk now.
+            file_id = await self._guarded(item, req, art, self._send_file(item, art))
+            if not isinstance(file_id, str):
+                return file_id
+            return await self._complete(item, req, art, file_id)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    async def _upload(
+    async def _send_file(self, item: OutboxItem, art: DownloadedArtifact) -> str:
+        return await self._send(item, art.filename, art.size, _chunks(art.path))
+
+    async def _send(
+        self, item: OutboxItem, filename: str, length: int, body: AsyncIterator[bytes]
+    ) -> str:
+        """Reserve a file id for ``length`` bytes, save it on the row, POST ``body``."""
+        got = await self.slack.files_getUploadURLExternal(filename=filename, length=length)
+        file_id = str(got["file_id"])
+        # Saved before completing: after an interruption, files.info tells if it was shared.
+        await self.ctx.outbox.note(item.key, {"file_id": file_id})
+        await self._post_bytes(str(got["upload_url"]), body, length)
+        return file_id
+
+    async def _complete(
+        self, item: OutboxItem, req: CaptureRequest, art: DownloadedArtifact, file_id: str
+    ) -> dict[str, Any]:
+        """Share the uploaded ``file_id`` into the thread with its size and SHA-256."""
+        assert req.parent_channel and req.parent_ts
+        await self.ctx.outbox.note(item.key, {"file_id": file_id, "sha256": art.sha256})
+        done = await self._guarded(
+            item,
+            req,
+            art,
+            self.slack.files_completeUploadExternal(
+                files=[{"id": file_id, "title": art.filename}],
+                channel_id=req.parent_channel,
+                thread_ts=req.parent_ts,
+                initial_comment=self._comment(item, art),
+            ),
+        )
+        if isinstance(done, dict):
+            return done
+        return {"file_id": file_id, "sha256": art.sha256, "size": art.size}
+
+    async def _guarded(
+        self, item: OutboxItem, req: CaptureRequest, art: DownloadedArtifact, call: Awaitable[T]
+    ) -> T | dict[str, Any]:
+        # Slack may refuse the size when the URL is asked for or when the upload completes.
+        try:
+            return await call
+        except SlackApiError as exc:
+            if not _restricted(exc):
+                raise
+            return await self._restricted_note(item, req, art)
+
+    async def _restricted_note(
         self, item: OutboxItem, req: CaptureRequest, art: DownloadedArtifact
     ) -> dict[str, Any]:
-        assert req.parent_channel and req.parent_ts
+        await self._note(
+            item,
+            req,
+            f"This workspace doesn't allow uploads of {human_size(art.size)}, so the "
+            "result is not attached; download it from the Cloudflare dashboard.\n"
+            + self._comment(item, art),
+        )
+        return {"skipped": "size restricted"}
+
+    def _comment(self, item: OutboxItem, art: DownloadedArtifact) -> str:
         comment = f"{inert(art.filename)}: {art.size:,} bytes, sha256 {art.sha256}"
         if item.effect.facts.get("command_type") == "pcap":
             summary = pcap_summary(art.path)
             if summary:
                 comment += f"\n{summary}"
-        try:
-            got = await self.slack.files_getUploadURLExternal(
-                filename=art.filename, length=art.size
-            )
-            file_id = str(got["file_id"])
-            await self.ctx.outbox.note(item.key, {"file_id": file_id, "sha256": art.sha256})
-            await self._post_bytes(str(got["upload_url"]), art)
-            await self.slack.files_completeUploadExternal(
-                files=[{"id": file_id, "title": art.filename}],
-                channel_id=req.parent_channel,
-                thread_ts=req.parent_ts,
-                initial_comment=comment,
-            )
-        except SlackApiError as exc:
-            # Slack may refuse the size when the URL is asked for or when the upload completes.
-            if exc.response.get("error") != "file_upload_size_restricted":
-                raise
-            await self._note(
-                item,
-                req,
-                f"This workspace doesn't allow uploads of {human_size(art.size)}, so the "
-                f"result is not attached; download it from the Cloudflare dashboard.\n{comment}",
-            )
-            return {"skipped": "size restricted"}
-        return {"file_id": file_id, "sha256": art.sha256, "size": art.size}
+        return comment
 
-    async def _post_bytes(self, url: str, art: DownloadedArtifact) -> None:
+    async def _post_bytes(self, url: str, body: AsyncIterator[bytes], length: int) -> None:
         try:
             resp = await self.http.post(
                 url,
-                content=_chunks(art.path),
+                content=body,
                 headers={
-                    "Content-Length": str(art.size),
+                    "Content-Length": str(length),
                     "Content-Type": "application/octet-stream",
                 },
             )
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, StreamVoid) as exc:
             raise UploadFailed(type(exc).__name__) from exc
         if resp.status_code >= 300:
             raise UploadFailed(f"HTTP {resp.status_code}")

@@ -98,29 +98,33 @@ async def test_slack_rate_limits_on_posts_and_edits_are_waited_out(bot: BotHarne
     assert duplicates(bot.slack) == {}
 
 
-async def test_a_failed_upload_starts_again_with_a_fresh_url(bot: BotHarness) -> None:
+async def test_a_failed_upload_is_retried_from_the_saved_copy_with_a_fresh_url(
+    bot: BotHarness,
+) -> None:
     story = await approved_capture(bot)
     worker = worker_for(bot)
     bot.slack.fail_upload(1)
     await advance_and_tick(bot, worker, 40)
-    assert shared_files(bot.slack) == []
-    await advance_and_tick(bot, worker, 2)  # the row's back-off
     [shared] = shared_files(bot.slack)
     urls = bot.slack.calls("files.getUploadURLExternal")
     assert len(urls) == 2 and urls[1].response["file_id"] == shared.id  # type: ignore[index]
     assert shared.shares[0].thread_ts == story.parent.ts
+    # The retry came from the temporary copy: Cloudflare was asked for the bytes once.
+    assert len(await bot.sim.requests(path_contains="/downloads/")) == 1
     assert not any("couldn't upload" in t for t in texts(thread(bot.slack, story.parent)))
 
 
 async def test_an_upload_that_keeps_failing_is_explained_once(bot: BotHarness) -> None:
     story = await approved_capture(bot)
     worker = worker_for(bot)
-    bot.slack.fail_upload(10)
+    bot.slack.fail_upload(20)
     await advance_and_tick(bot, worker, 40)
     for wait in (2, 4, 8, 16, 32, 64, 128):
         await advance_and_tick(bot, worker, wait)
     assert shared_files(bot.slack) == []
-    assert bot.slack.count("files.getUploadURLExternal") == 6
+    # Each of the 6 tries streams once, then sends the saved copy once, each with a new URL.
+    assert bot.slack.count("files.getUploadURLExternal") == 12
+    assert bot.slack.count("files.completeUploadExternal") == 0
     told = [t for t in texts(thread(bot.slack, story.parent)) if "couldn't upload" in t]
     assert told == [
         "I couldn't upload the result into this thread after 6 tries: Slack did not accept "
