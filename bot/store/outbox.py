@@ -48,8 +48,15 @@ class OutboxItem:
 
 def enqueue_effects(s: AsyncSession, effects: Sequence[Effect], now: datetime) -> None:
     """Add every effect of one change, in the caller's transaction. A key already present
-    aborts that transaction: the same effect can never be enqueued twice."""
-    for e in effects:
+    aborts that transaction: the same effect can never be enqueued twice.
+
+    Rows are due in the order the lifecycle lists them (a command's status, then its file,
+    then the summary, then the request's end): each gets ``now`` plus its place in the
+    transaction in microseconds, since every row of one change shares the same ``now``.
+    """
+    placed = int(s.info.get("outbox_placed", 0))
+    for offset, e in enumerate(effects, start=placed):
+        at = now + timedelta(microseconds=offset)
         s.add(
             OutboxRow(
                 key=e.key,
@@ -59,10 +66,11 @@ def enqueue_effects(s: AsyncSession, effects: Sequence[Effect], now: datetime) -
                 state=PENDING,
                 attempts=0,
                 next_attempt_at=now,
-                created_at=now,
-                updated_at=now,
+                created_at=at,
+                updated_at=at,
             )
         )
+    s.info["outbox_placed"] = placed + len(effects)
 
 
 class Outbox:

@@ -87,6 +87,24 @@ def test_every_typo_gets_its_own_answer_as_a_process(tmp_path: Path) -> None:
     assert "How to use /dex" not in done.stdout  # no typo got the general help page
 
 
+RESULTS_SCRIPT = Path(__file__).parent / "results.dex"
+
+
+def test_each_kind_of_command_ends_with_its_results_in_the_thread(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "shell", "--script", str(RESULTS_SCRIPT), "--speed", "8"],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, encoding="utf-8",
+        timeout=DEADLINE_S,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    shown = done.stdout
+    assert "What it suggests" in shown  # the capture's triage, in the thread
+    assert "tunnel: down" in shown and "Mbps" in shown  # the speed test's numbers
+    assert "Split tunnel:" in shown  # the diagnostic bundle's summary
+    assert "Device status now:" in shown
+    assert len(list(tmp_path.glob("dexbot-artifacts/*.zip"))) == 3  # each file beside it
+
+
 def test_a_bang_line_with_the_wrong_error_text_fails(tmp_path: Path) -> None:
     script = tmp_path / "wrong.dex"
     script.write_text("! /dex stauts @ann => Did you mean `devices`?\n", encoding="utf-8")
