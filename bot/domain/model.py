@@ -179,6 +179,8 @@ class CaptureRequest:
     decision_note: str | None = None
     error: str | None = None
     commands: tuple[CommandRecord, ...] = field(default_factory=tuple)
+    #: Values held to their limit: ({"field", "asked", "maximum"}, …), shown where it is read.
+    clamped: tuple[dict[str, Any], ...] = ()
 
     @property
     def units(self) -> int:

@@ -67,6 +67,7 @@ class Prepared:
     reason: str | None
     notes: tuple[str, ...]
     forecast: Forecast
+    clamped: tuple[dict[str, Any], ...] = ()
 
 
 def cloudflare_args(ask: g.CaptureAsk) -> dict[str, Any]:
@@ -198,6 +199,9 @@ class CaptureService:
             reason=ask.reason,
             notes=ask.notes,
             forecast=fc,
+            clamped=tuple(
+                {"field": c.field, "asked": c.asked, "maximum": c.maximum} for c in ask.clamped
+            ),
         )
 
     async def create(
@@ -220,6 +224,7 @@ class CaptureService:
                 devices=prepared.devices,
                 reason=prepared.reason,
                 expires_at=now + ttl,
+                clamped=prepared.clamped,
             ),
             now=now,
             supersede_after=SUPERSEDE_CARDLESS_AFTER,

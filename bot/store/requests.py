@@ -50,6 +50,7 @@ class NewRequest:
     devices: tuple[TargetDevice, ...]
     reason: str | None
     expires_at: datetime
+    clamped: tuple[dict[str, Any], ...] = ()
 
 
 def audit(
@@ -272,6 +273,7 @@ async def load(s: AsyncSession, request_id: str) -> CaptureRequest | None:
         decided_at=decision.decided_at if decision else None,
         decision_note=decision.note if decision else None,
         error=row.error,
+        clamped=tuple(row.clamped or ()),
         commands=tuple(
             CommandRecord(
                 command_id=c.command_id,

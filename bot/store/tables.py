@@ -71,6 +71,8 @@ class CaptureRequestRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     dispatch_attempts: Mapped[int] = mapped_column(Integer, default=0)
     dispatch_started_at: Mapped[datetime | None]
+    #: Values clamped to a limit: [{field, asked, maximum}], shown on the card.
+    clamped: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class RequestDeviceRow(Base):

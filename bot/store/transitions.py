@@ -322,6 +322,7 @@ def _insert(s: AsyncSession, request_id: str, new: NewRequest, now: datetime) ->
             updated_at=now,
             expires_at=new.expires_at,
             dispatch_attempts=0,
+            clamped=list(new.clamped) or None,
         )
     )
     for d in new.devices:

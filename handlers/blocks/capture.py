@@ -27,6 +27,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.dex.models import CommandStatus, CommandType
+from bot.domain.grammar import Clamped
 from bot.domain.model import (
     CaptureRequest,
     CommandRecord,
@@ -52,6 +53,7 @@ from handlers.blocks.common import (
     truncate,
     user_ref,
 )
+from handlers.blocks.parse_text import describe_clamped
 from handlers.ids import ActionId
 
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
@@ -101,20 +103,44 @@ def _number(value: Any) -> str | None:
     return None if value is None or isinstance(value, bool) else outside(str(value), 20)
 
 
-def describe_command(command_type: str, args: dict[str, Any]) -> str:
+#: Where each clamped field sits in Cloudflare's args.
+_CLAMPED_ARG = {
+    "time_limit_min": "time-limit-min",
+    "max_file_size_mb": "max-file-size-mb",
+    "packet_size_bytes": "packet-size-bytes",
+}
+
+
+def _clamped_words(clamped: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """Cloudflare arg -> "10 min (asked 90; the maximum is 10)" for each clamped value."""
+    out = {}
+    for c in clamped:
+        try:
+            item = Clamped(str(c["field"]), int(c["asked"]), int(c["maximum"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if item.field in _CLAMPED_ARG:
+            out[_CLAMPED_ARG[item.field]] = describe_clamped(item)
+    return out
+
+
+def describe_command(
+    command_type: str, args: dict[str, Any], clamped: Sequence[dict[str, Any]] = ()
+) -> str:
     """What a command does, in words (mrkdwn-safe): "packet capture, 5 min, up to 50 MB, …".
 
     ``args`` uses Cloudflare's keys. An argument left out is left out of the words too:
     Cloudflare applies its own default.
     """
     if command_type == CommandType.PCAP:
+        held = _clamped_words(clamped)
         parts = ["packet capture"]
         if (minutes := _number(args.get("time-limit-min"))) is not None:
-            parts.append(f"{minutes} min")
+            parts.append(held.get("time-limit-min") or f"{minutes} min")
         if (size := _number(args.get("max-file-size-mb"))) is not None:
-            parts.append(f"up to {size} MB")
+            parts.append(f"up to {held.get('max-file-size-mb') or f'{size} MB'}")
         if (snaplen := _number(args.get("packet-size-bytes"))) is not None:
-            parts.append(f"{snaplen}-byte packets")
+            parts.append(held.get("packet-size-bytes") or f"{snaplen}-byte packets")
         return ", ".join(parts)
     if command_type == CommandType.WARP_DIAG:
         # Cloudflare tests all routes unless told not to.
@@ -133,7 +159,7 @@ def describe_command(command_type: str, args: dict[str, Any]) -> str:
 
 
 def _what(req: CaptureRequest) -> str:
-    return describe_command(req.command_type, req.args)
+    return describe_command(req.command_type, req.args, req.clamped)
 
 
 def _person(user_id: str | None) -> str:

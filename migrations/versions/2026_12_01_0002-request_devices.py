@@ -47,6 +47,9 @@ def upgrade() -> None:
         postgresql_where=sa.text("active"),
     )
     _backfill()
+    with op.batch_alter_table("capture_requests") as batch_op:
+        # Values over a limit are clamped; what was asked is kept so the card can say so.
+        batch_op.add_column(sa.Column("clamped", sa.JSON(), nullable=True))
     with op.batch_alter_table("slack_outbox") as batch_op:
         batch_op.alter_column(
             "kind", existing_type=sa.String(length=16), type_=sa.String(length=24)
@@ -83,5 +86,7 @@ def downgrade() -> None:
         batch_op.alter_column(
             "kind", existing_type=sa.String(length=24), type_=sa.String(length=16)
         )
+    with op.batch_alter_table("capture_requests") as batch_op:
+        batch_op.drop_column("clamped")
     op.drop_index("uq_request_devices_active", table_name="request_devices")
     op.drop_table("request_devices")
