@@ -85,8 +85,8 @@ async def run_serve(settings: Settings, host: str, port: int, *, worker: bool = 
     from bot.web import serve
 
     bot = assemble(settings)
+    metrics = instrument(bot.services)  # first, so the start-up check is counted too
     await check_cloudflare(bot)
-    metrics = instrument(bot.services)
     await serve(bot, host, port, background=_background(bot, worker), metrics=metrics)
 
 
@@ -96,6 +96,7 @@ async def run_socket_mode(settings: Settings, *, worker: bool = True) -> None:
 
     assert settings.slack_app_token is not None  # checked by Settings.check_for("socket")
     bot = assemble(settings, socket_mode=True)
+    metrics = instrument(bot.services)  # first, so the start-up check is counted too
     await check_cloudflare(bot)
     await run_socket(
         bot,
@@ -103,7 +104,7 @@ async def run_socket_mode(settings: Settings, *, worker: bool = True) -> None:
         health_host=settings.health_host,
         health_port=settings.health_port,
         background=_background(bot, worker),
-        metrics=instrument(bot.services),
+        metrics=metrics,
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import tempfile
 import zipfile
@@ -33,8 +34,6 @@ from bot.dex.download import (
     ArtifactTooLarge,
     ChunkSink,
     DownloadedArtifact,
-    local_artifact_name,
-    remote_artifact_name,
 )
 from bot.domain.errors import inert
 from bot.domain.model import CaptureRequest
@@ -44,6 +43,7 @@ from bot.worker.relay import StreamVoid, stream_through
 
 log = logging.getLogger("dexbot.artifacts")
 METADATA_EVENT = "dexbot_post"
+_SAFE = re.compile(r"[^a-z0-9]+", re.IGNORECASE)
 FindPosted = Callable[[str, str, str], Awaitable[str | None]]
 CHUNK = 1 << 20
 T = TypeVar("T")
@@ -122,6 +122,17 @@ async def _chunks(path: Path) -> AsyncIterator[bytes]:
             yield chunk
 
 
+def shown_name(item: OutboxItem) -> str:
+    """The file's name in Slack: what it is, whose device, which command
+    (``pcap-ann-macbook-5758fefe.zip``), so two devices' files can be told apart."""
+    facts = item.effect.facts
+    command_id = str(facts["command_id"])
+    kind = _SAFE.sub("-", str(facts.get("command_type") or "artifact")).strip("-") or "artifact"
+    device = _SAFE.sub("-", str(facts.get("device") or "").lower()).strip("-")[:60]
+    short = _SAFE.sub("", command_id)[:8] or "command"
+    return "-".join(p for p in (kind, device, short) if p) + ".zip"
+
+
 class ArtifactRelay:
     """Performs ``upload`` outbox rows."""
 
@@ -168,9 +179,7 @@ class ArtifactRelay:
         command_id = item.effect.facts["command_id"]
         limit = self.ctx.settings.dex_artifact_max_bytes
         tmp = Path(tempfile.mkdtemp(prefix="dexbot-", dir=self.work_dir))
-        filename = local_artifact_name(
-            remote_artifact_name(item.effect.facts.get("filename"), command_id), command_id
-        )
+        filename = shown_name(item)
 
         async def download(sink: ChunkSink) -> DownloadedArtifact:
             return await self.ctx.dex.download_artifact(
@@ -217,7 +226,7 @@ class ArtifactRelay:
             shutil.rmtree(tmp, ignore_errors=True)
 
     async def _send_file(self, item: OutboxItem, art: DownloadedArtifact) -> str:
-        return await self._send(item, art.filename, art.size, _chunks(art.path))
+        return await self._send(item, shown_name(item), art.size, _chunks(art.path))
 
     async def _send(
         self, item: OutboxItem, filename: str, length: int, body: AsyncIterator[bytes]
@@ -241,7 +250,7 @@ class ArtifactRelay:
             req,
             art,
             self.slack.files_completeUploadExternal(
-                files=[{"id": file_id, "title": art.filename}],
+                files=[{"id": file_id, "title": shown_name(item)}],
                 channel_id=req.parent_channel,
                 thread_ts=req.parent_ts,
                 initial_comment=self._comment(item, art),
@@ -275,7 +284,7 @@ class ArtifactRelay:
         return {"skipped": "size restricted"}
 
     def _comment(self, item: OutboxItem, art: DownloadedArtifact) -> str:
-        comment = f"{inert(art.filename)}: {art.size:,} bytes, sha256 {art.sha256}"
+        comment = f"{inert(shown_name(item))}: {art.size:,} bytes, sha256 {art.sha256}"
         if item.effect.facts.get("command_type") == "pcap":
             summary = pcap_summary(art.path)
             if summary:

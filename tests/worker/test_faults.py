@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from bot.sim.people import SUPPORT_CHANNEL
+from bot.sim.slack.model import Message
 from tests.plugins.bot import BotHarness
 from tests.worker.story import (
     advance_and_tick,
@@ -23,6 +24,11 @@ from tests.worker.story import (
 
 pytestmark = pytest.mark.botclock("sim")
 LIST = "/dex/commands"
+
+
+def last_with(messages: list[Message], needle: str) -> str:
+    """The newest reply in a thread that contains ``needle`` (summaries follow the notes)."""
+    return next((m.text for m in reversed(messages) if needle in m.text), "")
 
 
 def statuses(bot: BotHarness, parent: object) -> list[str]:
@@ -110,7 +116,8 @@ async def test_a_failed_upload_is_retried_from_the_saved_copy_with_a_fresh_url(
     assert len(urls) == 2 and urls[1].response["file_id"] == shared.id  # type: ignore[index]
     assert shared.shares[0].thread_ts == story.parent.ts
     # The retry came from the temporary copy: Cloudflare was asked for the bytes once.
-    assert len(await bot.sim.requests(path_contains="/downloads/")) == 1
+    # One download for the relay (retried from its saved copy), one for the summary.
+    assert len(await bot.sim.requests(path_contains="/downloads/")) == 2
     assert not any("couldn't upload" in t for t in texts(thread(bot.slack, story.parent)))
 
 
@@ -138,7 +145,7 @@ async def test_an_artifact_over_the_limit_gets_a_message_instead(bot: BotHarness
     worker = worker_for(bot)
     await advance_and_tick(bot, worker, 40)
     assert bot.slack.files() == []
-    note = thread(bot.slack, story.parent)[-1].text
+    note = last_with(thread(bot.slack, story.parent), "Cloudflare dashboard")
     assert "larger than the 100 KB I may upload to Slack" in note
     assert "Cloudflare dashboard" in note
     await advance_and_tick(bot, worker, 60)
@@ -151,7 +158,7 @@ async def test_a_workspace_size_restriction_gets_a_message_instead(bot: BotHarne
     bot.slack.restrict_file_size(100_000)
     await advance_and_tick(bot, worker, 40)
     assert shared_files(bot.slack) == []
-    note = thread(bot.slack, story.parent)[-1].text
+    note = last_with(thread(bot.slack, story.parent), "Cloudflare dashboard")
     assert "This workspace doesn't allow uploads of" in note
     assert "sha256" in note
     assert bot.slack.workspace.message(SUPPORT_CHANNEL, story.parent.ts) is not None
