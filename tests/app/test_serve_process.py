@@ -33,10 +33,8 @@ async def wait_for_line(stream: asyncio.StreamReader, needle: str, deadline: flo
                 return
 
 
-async def test_serve_starts_and_answers(
-    dex_sim: SimHandle, fake_slack: FakeSlack, tmp_path: Path
-) -> None:
-    port = free_port()
+def serve_env(dex_sim: SimHandle, fake_slack: FakeSlack, tmp_path: Path) -> dict[str, str]:
+    """The environment of a `dexbot serve` wired to the stand-ins (nothing of ours leaks in)."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -53,6 +51,14 @@ async def test_serve_starts_and_answers(
         DEX_REQUESTERS="S0SUPPORT",
         DEX_APPROVERS="S0MANAGER",
     )
+    return env
+
+
+async def test_serve_starts_and_answers(
+    dex_sim: SimHandle, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = serve_env(dex_sim, fake_slack, tmp_path)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -92,22 +98,8 @@ async def test_serve_starts_and_answers(
 async def test_a_token_cloudflare_refuses_stops_start_up_in_one_line(
     dex_sim: SimHandle, fake_slack: FakeSlack, tmp_path: Path
 ) -> None:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SLACK_", "CLOUDFLARE_", "DEX_", "DATABASE_"))
-    }
-    env.update(
-        SLACK_BOT_TOKEN=FAKE_BOT_TOKEN,
-        SLACK_SIGNING_SECRET=FAKE_SIGNING_SECRET,
-        SLACK_API_URL=fake_slack.api_url,
-        CLOUDFLARE_API_URL=dex_sim.base_url,
-        CLOUDFLARE_API_TOKEN="not-the-token-cloudflare-knows",
-        CLOUDFLARE_ACCOUNT_ID=dex_sim.account_id,
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/serve.db",
-        DEX_REQUESTERS="S0SUPPORT",
-        DEX_APPROVERS="S0MANAGER",
-    )
+    env = serve_env(dex_sim, fake_slack, tmp_path)
+    env["CLOUDFLARE_API_TOKEN"] = "not-the-token-cloudflare-knows"
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
