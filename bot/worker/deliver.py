@@ -113,25 +113,28 @@ class Deliverer:
         skip: tuple[EffectKind, ...] = (),
     ) -> int:
         """Deliver what is due (optionally only one request's rows); returns how many were
-        done. For one request it goes on while its effects cause more (a post, then the edits
-        it makes due), so a listener can bring a request's messages up to date at once."""
+        done. It goes on while what it delivered made more due (a post, then the edits it
+        makes due; a give-up note), a few passes at most."""
         total = 0
-        for _ in range(5 if request_id else 1):
-            done = await self._pass(request_id, limit, skip)
+        # Rows a pass makes due (a post's follow-ups, a give-up note) go out in the same call.
+        for _ in range(5 if request_id else 3):
+            tried, done = await self._pass(request_id, limit, skip)
             total += done
-            if not done:
+            if not tried:
                 break
         return total
 
-    async def _pass(self, request_id: str | None, limit: int, skip: tuple[EffectKind, ...]) -> int:
-        done = 0
+    async def _pass(self, request_id: str | None, limit: int, skip: tuple[EffectKind, ...]) -> tuple[int, int]:
+        """One pass over what is due now: (rows claimed, rows done)."""
+        tried = done = 0
         for key in await self.ctx.outbox.due(self.ctx.clock(), limit, request_id=request_id):
             if any(f":{kind.value}:" in key for kind in skip):
                 continue
             item = await self.ctx.outbox.claim(key, self.ctx.clock(), self.lease)
             if item is not None:
+                tried += 1
                 done += await self._deliver(item)
-        return done
+        return tried, done
 
     async def _deliver(self, item: OutboxItem) -> int:
         req = await self.ctx.requests.get(item.request_id)

@@ -54,6 +54,7 @@ async def approved_capture(bot: BotHarness, text: str = PCAP_ANN) -> Approved:
         ),
         timeout=10,
     )
+    await bot.local.idle()  # the approval's listener has finished (it dispatches, then posts)
     return Approved(request_id, parent, card)
 
 
