@@ -104,11 +104,11 @@ class World:
         bot = Bot(proc, f"http://127.0.0.1:{port}")
         try:
             if argv[0] == "serve":
-                done, _ = await asyncio.wait(
-                    [asyncio.create_task(listening.wait()), drain],
-                    timeout=30,
-                    return_when=asyncio.FIRST_COMPLETED,
+                started = asyncio.create_task(listening.wait())
+                await asyncio.wait(
+                    [started, drain], timeout=30, return_when=asyncio.FIRST_COMPLETED
                 )
+                started.cancel()
                 assert listening.is_set(), f"serve did not start:\n{self.log_text()}"
             yield bot
         finally:
