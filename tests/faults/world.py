@@ -55,6 +55,8 @@ class World:
     tmp: Path
     database_url: str
     approval_channel: str
+    #: Short, so a killed process's leases run out within seconds (4 poll intervals).
+    poll_seconds: float = 0.2
     logs: list[Path] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
@@ -72,7 +74,7 @@ class World:
             "DEX_REQUESTERS": "S0SUPPORT",
             "DEX_APPROVERS": "S0MANAGER",
             "DEX_APPROVAL_CHANNEL": self.approval_channel,
-            "DEX_POLL_INTERVAL_SECONDS": "0.2",
+            "DEX_POLL_INTERVAL_SECONDS": str(self.poll_seconds),
         }
 
     def log_text(self) -> str:
