@@ -75,6 +75,9 @@ class World:
             "DEX_APPROVERS": "S0MANAGER",
             "DEX_APPROVAL_CHANNEL": self.approval_channel,
             "DEX_POLL_INTERVAL_SECONDS": str(self.poll_seconds),
+            # Any free port: the defaults clash with tests running at the same time.
+            "HEALTH_PORT": "0",
+            "WORKER_HEALTH_PORT": "0",
         }
 
     def log_text(self) -> str:
