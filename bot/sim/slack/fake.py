@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from bot.sim.slack.model import Ephemeral, Message, Response, SlackFile, View
-from bot.sim.slack.recorder import Call, CallMatcher, Fault, Subscriber
+from bot.sim.slack.recorder import ArgsMatcher, Call, CallMatcher, Fault, Subscriber
 from bot.sim.slack.server import FAKE_BOT_TOKEN, Hold, Server
 from bot.sim.slack.socket import ACK_DEADLINE, FAKE_APP_TOKEN, Ack, EnvelopeType
 from bot.sim.slack.workspace import Workspace
@@ -158,13 +158,33 @@ class FakeSlack(Server):
         return self.workspace.issue_trigger(user)
 
     # -- faults ----------------------------------------------------------------------------
-    def rate_limit(self, method: str, count: int = 1, retry_after: int = 1) -> None:
-        """The next ``count`` calls of ``method`` get HTTP 429 with ``Retry-After``."""
-        self.log.inject(method, Fault("ratelimited", "ratelimited", retry_after), count)
+    def rate_limit(
+        self, method: str, count: int = 1, retry_after: int = 1, *, where: ArgsMatcher | None = None
+    ) -> None:
+        """The next ``count`` calls of ``method`` (whose arguments match ``where``, if given)
+        get HTTP 429 with ``Retry-After``."""
+        fault = Fault("ratelimited", "ratelimited", retry_after, where=where)
+        self.log.inject(method, fault, count)
 
-    def fail(self, method: str, error: str, count: int = 1) -> None:
-        """The next ``count`` calls of ``method`` get ``{"ok": false, "error": error}``."""
-        self.log.inject(method, Fault("error", error), count)
+    def fail(
+        self, method: str, error: str, count: int = 1, *, where: ArgsMatcher | None = None
+    ) -> None:
+        """The next ``count`` calls of ``method`` (matching ``where``) get
+        ``{"ok": false, "error": error}``."""
+        self.log.inject(method, Fault("error", error, where=where), count)
+
+    def fail_http(
+        self, method: str, status: int = 503, count: int = 1, *, where: ArgsMatcher | None = None
+    ) -> None:
+        """The next ``count`` calls of ``method`` (matching ``where``) get a bare HTTP
+        ``status`` (no JSON envelope) and are not carried out: Slack's edge failing."""
+        self.log.inject(method, Fault("http", status=status, where=where), count)
+
+    def drop(self, method: str, count: int = 1, *, where: ArgsMatcher | None = None) -> None:
+        """The next ``count`` calls of ``method`` (matching ``where``) are carried out and
+        recorded, then the connection is closed without an answer: the client cannot know
+        whether Slack acted."""
+        self.log.inject(method, Fault("drop", where=where), count)
 
     def fail_upload(self, count: int = 1, mode: Literal["500", "drop"] = "500") -> None:
         """The next ``count`` uploads fail: HTTP 500, or the connection is dropped.
@@ -173,11 +193,14 @@ class FakeSlack(Server):
         """
         self._fail_upload(count, mode)
 
-    def hold(self, method: str) -> Hold:
-        """Carry out and record the next call of ``method``, then hold its answer until
-        ``hold.release()`` (released anyway at ``stop``). ``await hold.reached.wait()``
-        returns once Slack has acted: kill the client then to test exactly-once."""
-        return self._hold(method)
+    def hold(self, method: str, *, before: bool = False, where: ArgsMatcher | None = None) -> Hold:
+        """Carry out and record the next call of ``method`` (matching ``where``), then hold
+        its answer until ``hold.release()`` (released anyway at ``stop``).
+        ``await hold.reached.wait()`` returns once Slack has acted: kill the client then to
+        test exactly-once. With ``before`` the call waits before it is carried out, and is
+        never carried out if its client is gone by the release: kill the client then to
+        test a crash just before a call."""
+        return self._hold(method, before, where)
 
     def set_member(self, channel: str, member: bool = True) -> None:
         """Put the bot in (or out of) a channel."""

@@ -10,8 +10,8 @@ import asyncio
 import inspect
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from bot.sim.slack.model import Event
@@ -62,13 +62,23 @@ class Call:
         return f"#{self.seq} {self.method} {brief} -> {outcome}"
 
 
+ArgsMatcher = Callable[[dict[str, Any]], bool]
+
+
 @dataclass
 class Fault:
-    """An injected answer for the next call of a method."""
+    """An injected answer for the next call of a method (whose arguments match ``where``).
 
-    kind: Literal["ratelimited", "error"]
+    ``error``: Slack's error envelope; ``ratelimited``: HTTP 429; ``http``: HTTP ``status``
+    with no envelope, Slack did nothing; ``drop``: Slack acts, then the connection is closed
+    without an answer.
+    """
+
+    kind: Literal["ratelimited", "error", "http", "drop"]
     error: str = ""
     retry_after: int = 1
+    status: int = 503
+    where: ArgsMatcher | None = None
 
 
 @dataclass
@@ -125,12 +135,17 @@ class CallLog:
     def inject(self, method: str, fault: Fault, count: int) -> None:
         """Answer the next ``count`` calls of ``method`` with ``fault``."""
         queue = self._faults.setdefault(method, deque())
-        queue.extend(Fault(fault.kind, fault.error, fault.retry_after) for _ in range(count))
+        queue.extend(replace(fault) for _ in range(count))
 
-    def take_fault(self, method: str) -> Fault | None:
-        """The fault for this call of ``method``, if one is pending."""
-        queue = self._faults.get(method)
-        return queue.popleft() if queue else None
+    def take_fault(self, method: str, args: dict[str, Any], kinds: Collection[str]) -> Fault | None:
+        """The first pending fault of ``method``, of one of ``kinds``, that these arguments
+        match, if any."""
+        queue = self._faults.get(method) or deque()
+        for fault in queue:
+            if fault.kind in kinds and (fault.where is None or fault.where(args)):
+                queue.remove(fault)
+                return fault
+        return None
 
     # -- subscribers -----------------------------------------------------------------------
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:

@@ -13,7 +13,10 @@ Web API answers are HTTP 200 with Slack's ``ok``/``error`` envelope, except rate
 ``{"ok": false, "error": "ratelimited"}``. A method outside the manifest's scopes answers
 ``missing_scope`` with ``needed`` and ``provided``. A held
 method (``hold``) is carried out and recorded, then its answer waits until released: the
-moment a client can be killed after Slack acted but before the client heard about it.
+moment a client can be killed after Slack acted but before the client heard about it. A hold
+``before`` acting waits first, and a call whose client went away meanwhile is never carried
+out (recorded with status 0). Injected ``http`` faults answer a bare 5xx without acting;
+``drop`` faults act, then close the connection unanswered.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from aiohttp import BodyPartReader, web
 from bot.sim.slack.methods import METHODS
 from bot.sim.slack.model import Channel, SlackError
 from bot.sim.slack.ratelimit import RateLimits
-from bot.sim.slack.recorder import RESPONSE_URL, UPLOAD, VIEW_ANSWER, Call, CallLog
+from bot.sim.slack.recorder import RESPONSE_URL, UPLOAD, VIEW_ANSWER, ArgsMatcher, Call, CallLog
 from bot.sim.slack.render import Context
 from bot.sim.slack.scopes import BY_CHANNEL, manifest_scopes, needed_scope
 from bot.sim.slack.socket import FAKE_APP_TOKEN, SocketMode
@@ -52,12 +55,19 @@ CHUNK = 256 * 1024
 FAKE_SCOPES = tuple(sorted(manifest_scopes()))
 #: Methods that take the app-level token (``xapp-``) instead of the bot token.
 APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+#: Injected faults that replace the answer (a ``drop`` fault acts, then hangs up).
+ANSWERS = frozenset({"ratelimited", "error", "http"})
+#: A private marker from ``_answer`` to ``_api``: answer this bare HTTP status.
+_HTTP = "_http_status"
 
 
 class Hold:
-    """One held answer: ``reached`` is set once the call was carried out and recorded."""
+    """One held answer: ``reached`` is set once the call was carried out and recorded (with
+    ``before``: once it arrived, not yet carried out)."""
 
-    def __init__(self) -> None:
+    def __init__(self, before: bool = False, where: ArgsMatcher | None = None) -> None:
+        self.before = before
+        self.where = where
         self.reached = asyncio.Event()
         self._released = asyncio.Event()
 
@@ -156,17 +166,40 @@ class Server:
     async def _api(self, request: web.Request) -> web.Response:
         name = request.match_info["method"]
         args, token = await _parse(request)
+        early = self._take_hold(name, args, before=True)
+        if early is not None:
+            await early.wait_released()
+            if request.transport is None or request.transport.is_closing():
+                # The client went away while the call waited: Slack never saw it.
+                await self._record(name, args, 0, None, token, request.path)
+                return web.Response(status=499)
+        drop = self.log.take_fault(name, args, {"drop"}) is not None
         status, body, headers = 200, await self._answer(name, args, token), {}
         if token == self.token:
             headers["X-OAuth-Scopes"] = ",".join(sorted(self.oauth_scopes))
         if body.get("error") == "ratelimited":
             status, headers = 429, {"Retry-After": str(body.pop("retry_after"))}
+        http = body.pop(_HTTP, None)
+        if http is not None:
+            await self._record(name, args, http, None, token, request.path)
+            return web.Response(status=http, text="upstream connect error")
         await self._record(name, args, status, body, token, request.path)
-        pending = [h for h in self._holds.get(name, []) if not h.reached.is_set()]
-        if pending:
-            pending[0].reached.set()
-            await pending[0].wait_released()
+        if drop and request.transport is not None:
+            request.transport.close()  # acted, recorded, never answered
+            return web.Response(status=500)
+        late = self._take_hold(name, args, before=False)
+        if late is not None:
+            await late.wait_released()
         return web.json_response(body, status=status, headers=headers)
+
+    def _take_hold(self, name: str, args: dict[str, Any], *, before: bool) -> Hold | None:
+        """The first unreached hold of this kind that the call matches, marked reached."""
+        for hold in self._holds.get(name, []):
+            fits = hold.where is None or hold.where(args)
+            if hold.before is before and not hold.reached.is_set() and fits:
+                hold.reached.set()
+                return hold
+        return None
 
     async def _answer(self, name: str, args: dict[str, Any], token: str | None) -> dict[str, Any]:
         if name not in METHODS and name not in APP_TOKEN_METHODS:
@@ -181,10 +214,12 @@ class Server:
                 "ok": False,
                 "error": "not_allowed_token_type" if wrong_kind else "invalid_auth",
             }
-        fault = self.log.take_fault(name)
+        fault = self.log.take_fault(name, args, ANSWERS)
         if fault is not None and fault.kind == "ratelimited":
             return {"ok": False, "error": "ratelimited", "retry_after": fault.retry_after}
-        if fault is not None:
+        if fault is not None and fault.kind == "http":
+            return {_HTTP: fault.status}
+        if fault is not None and fault.kind == "error":
             return {"ok": False, "error": fault.error}
         if name == "apps.connections.open":
             return {"ok": True, "url": self.socket.issue_url(self.base_url)}
@@ -301,8 +336,8 @@ class Server:
     async def _record_socket(self, what: str, args: dict[str, Any]) -> None:
         await self._record(what, args, 200, None, None, "/socket")
 
-    def _hold(self, method: str) -> Hold:
-        hold = Hold()
+    def _hold(self, method: str, before: bool, where: ArgsMatcher | None) -> Hold:
+        hold = Hold(before, where)
         self._holds.setdefault(method, []).append(hold)
         return hold
 
