@@ -44,6 +44,8 @@ from bot.store.tables import (
 
 log = logging.getLogger("dexbot.store")
 FINAL_COMMAND = ("SUCCESS", "FAILED")
+#: A cardless request asked again by its own requester this much later is replaced.
+SAME_REQUESTER_RETRY = timedelta(seconds=1)
 #: Serialises approvals across PostgreSQL replicas, so two cannot both take the last unit.
 APPROVAL_LOCK = 727274
 
@@ -146,7 +148,11 @@ class RequestStore(RequestReads):
         card = await s.get(OutboxRow, card_key)
         failing = card is None or card.state == "failed" or bool(card.error)
         cardless = row.state == RequestState.PENDING_APPROVAL.value and row.card_ts is None
-        if cardless and (failing or now - row.created_at > after):
+        age = now - row.created_at
+        # The same person asking again for a request they can't see a card for is a retry
+        # (the bot may have died before the card): past a double-click's worth, replace it.
+        retry = row.requester_id == new.requester_id and age > SAME_REQUESTER_RETRY
+        if cardless and (failing or retry or age > after):
             await self._apply_in(
                 s,
                 rid,

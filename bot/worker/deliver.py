@@ -124,7 +124,9 @@ class Deliverer:
                 break
         return total
 
-    async def _pass(self, request_id: str | None, limit: int, skip: tuple[EffectKind, ...]) -> tuple[int, int]:
+    async def _pass(
+        self, request_id: str | None, limit: int, skip: tuple[EffectKind, ...]
+    ) -> tuple[int, int]:
         """One pass over what is due now: (rows claimed, rows done)."""
         tried = done = 0
         for key in await self.ctx.outbox.due(self.ctx.clock(), limit, request_id=request_id):

@@ -228,8 +228,16 @@ async def test_a_final_request_frees_its_devices(sessions) -> None:
 async def test_a_request_that_never_got_its_card_is_superseded(sessions) -> None:
     store = RequestStore(sessions)
     first = await store.create(new_request(), now=NOW, supersede_after=SUPERSEDE)
-    with pytest.raises(AlreadyRequested):  # its card may still be on its way
-        await store.create(new_request(), now=NOW + timedelta(seconds=5), supersede_after=SUPERSEDE)
+    with pytest.raises(AlreadyRequested):  # someone else: its card may still be on its way
+        await store.create(
+            new_request(requester_id="U0MIA0013"),
+            now=NOW + timedelta(seconds=5),
+            supersede_after=SUPERSEDE,
+        )
+    with pytest.raises(AlreadyRequested):  # a double-click by its own requester
+        await store.create(
+            new_request(), now=NOW + timedelta(milliseconds=300), supersede_after=SUPERSEDE
+        )
     second = await store.create(
         new_request(requester_id="U0SUE0011"),
         now=NOW + SUPERSEDE + timedelta(seconds=1),
@@ -238,6 +246,17 @@ async def test_a_request_that_never_got_its_card_is_superseded(sessions) -> None
     old = await store.get(first.id)
     assert old is not None and old.state is RequestState.CANCELLED and old.error == "superseded"
     assert second.state is RequestState.PENDING_APPROVAL
+
+
+async def test_its_own_requester_asking_again_replaces_a_cardless_request(sessions) -> None:
+    store = RequestStore(sessions)
+    first = await store.create(new_request(), now=NOW, supersede_after=SUPERSEDE)
+    again = await store.create(
+        new_request(), now=NOW + timedelta(seconds=5), supersede_after=SUPERSEDE
+    )
+    assert again.id != first.id
+    old = await store.get(first.id)
+    assert old is not None and old.state is RequestState.CANCELLED
 
 
 async def test_outbox_claim_lease_and_interruption(sessions) -> None:
