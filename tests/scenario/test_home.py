@@ -4,6 +4,7 @@ person would see it; a click in the Home goes through the card's own listener.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -11,8 +12,14 @@ import pytest
 
 from bot.sim.people import ANN, MAX, SAM, SUPPORT_CHANNEL
 from bot.sim.slack import FAKE_SIGNING_SECRET
-from bot.sim.slack.apphome import home_click_body, post_event, url_verification_body
+from bot.sim.slack.apphome import (
+    app_home_opened_body,
+    home_click_body,
+    post_event,
+    url_verification_body,
+)
 from bot.sim.slack.model import View
+from bot.sim.world import Cloudflare, LocalBot
 from handlers.ids import ActionId
 from tests.plugins.bot import BotHarness, blocks_text
 from tests.scenario.test_capture import buttons, request_capture, wait_thread
@@ -149,3 +156,28 @@ async def test_the_home_refreshes_after_a_state_change(bot: BotHarness) -> None:
     assert bot.slack.count(PUBLISH) == published + 1  # several changes, one refresh
     text = blocks_text(bot.slack.home(SAM.user_id).view["blocks"])  # type: ignore[union-attr]
     assert "Waiting for approval" not in text and "sent to Cloudflare" in text
+
+
+@pytest.mark.postgres
+@pytest.mark.botdb("postgres")
+async def test_retries_spread_over_two_replicas_publish_once(bot: BotHarness) -> None:
+    other = await LocalBot.start(
+        slack=bot.slack,
+        cloudflare=Cloudflare(bot.sim.base_url, bot.sim.token, bot.sim.account_id),
+        database_url=bot.settings.database_url,
+    )
+    try:
+        body = app_home_opened_body(bot.slack.workspace, MAX.user_id)
+        urls = [bot.local.events_url, other.events_url] * 2
+        answers = await asyncio.gather(
+            *(
+                post_event(bot.http, url, body, FAKE_SIGNING_SECRET, retry_num=n)
+                for n, url in enumerate(urls)
+            )
+        )
+        assert [a.status_code for a in answers] == [200] * 4
+        await bot.slack.wait_for(PUBLISH, timeout=10)
+        await asyncio.gather(bot.local.idle(), other.idle())
+        assert bot.slack.count(PUBLISH) == 1
+    finally:
+        await other.stop()
