@@ -140,7 +140,7 @@ def home_click_body(
     if block_id is None:
         raise AssertionError(f"fake Slack: no {action_id} button for {value} in the Home")
     name = next((p.handle for p in people.PEOPLE if p.user_id == user_id), user_id)
-    payload = {
+    payload: dict[str, Any] = {
         "type": "block_actions",
         "user": {"id": user_id, "username": name, "name": name, "team_id": ws.team_id},
         "api_app_id": APP_ID,
