@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.dex.models import Quota
+from bot.domain.errors import NotARequester
 from bot.domain.model import CaptureRequest
 from bot.services.context import Context
 from bot.store.home import HomeStore
@@ -47,6 +48,7 @@ class HomeData:
     quota: Quota | None
     presets: Sequence[HomePreset] = ()
     links: dict[str, str] = field(default_factory=dict)  # request id -> its thread
+    refused: NotARequester | None = None  # not on dexbot's lists: the Home says only that
 
 
 def presets_of(policy: Any) -> list[HomePreset]:
@@ -83,6 +85,10 @@ class HomeService:
     async def data(self, user_id: str) -> HomeData:
         """The person's Home as of now."""
         now = self.ctx.clock()
+        try:  # the Home shows what /dex quota and history would: the same access rule
+            await self.ctx.access.check_use(self.ctx.directory, user_id, read_only=True)
+        except NotARequester as refused:
+            return HomeData(user_id, now, [], None, None, refused=refused)
         mine = await self.store.requested_by(user_id, RECENT)
         approvals = None
         if await self.is_approver(user_id):

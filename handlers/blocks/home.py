@@ -27,6 +27,7 @@ from handlers.blocks.common import (
     plural,
     relative_time,
 )
+from handlers.blocks.problems import describe_problem
 from handlers.blocks.readonly import render_quota
 
 #: ``callback_id`` of the Home view (Slack echoes it in block_actions from the tab).
@@ -100,18 +101,8 @@ def _presets(presets: list[HomePreset]) -> list[Block]:
     return [HeaderBlock(text="Presets"), _section("\n".join(lines)), _context(usage)]
 
 
-def render_home(data: HomeData) -> dict[str, Any]:
-    """The Home view of one person (``{"type": "home", "blocks": [...]}``)."""
-    blocks: list[Block | dict[str, Any]] = [HeaderBlock(text="dexbot")]
-    if data.approvals is not None:
-        blocks.append(HeaderBlock(text="Waiting for your approval"))
-        if data.approvals:
-            for req in data.approvals:
-                blocks += _approval(req, data)
-        else:
-            blocks.append(_section("Nothing waits for your approval."))
-        blocks.append(DividerBlock())
-    blocks.append(HeaderBlock(text="Your recent requests"))
+def _body(data: HomeData) -> list[Block | dict[str, Any]]:
+    blocks: list[Block | dict[str, Any]] = [HeaderBlock(text="Your recent requests")]
     if data.requests:
         for req in data.requests:
             blocks += _mine(req, data)
@@ -120,6 +111,24 @@ def render_home(data: HomeData) -> dict[str, Any]:
     blocks += [DividerBlock(), HeaderBlock(text="Cloudflare quota"), *_quota(data)]
     if data.presets:
         blocks += [DividerBlock(), *_presets(list(data.presets))]
+    return blocks
+
+
+def render_home(data: HomeData) -> dict[str, Any]:
+    """The Home view of one person (``{"type": "home", "blocks": [...]}``)."""
+    blocks: list[Block | dict[str, Any]] = [HeaderBlock(text="dexbot")]
+    if data.refused is not None:
+        blocks.append(_section(describe_problem(data.refused)))
+    elif data.approvals is not None:
+        blocks.append(HeaderBlock(text="Waiting for your approval"))
+        if data.approvals:
+            for req in data.approvals:
+                blocks += _approval(req, data)
+        else:
+            blocks.append(_section("Nothing waits for your approval."))
+        blocks.append(DividerBlock())
+    if data.refused is None:
+        blocks += _body(data)
     blocks.append(_context(f"Updated {format_utc(data.now, data.now)}"))
     dicts = [b if isinstance(b, dict) else b.to_dict() for b in blocks]
     check_limits(Rendered(text="", blocks=dicts), surface="modal")  # a Home allows 100 too

@@ -181,3 +181,43 @@ async def test_retries_spread_over_two_replicas_publish_once(bot: BotHarness) ->
         assert bot.slack.count(PUBLISH) == 1
     finally:
         await other.stop()
+
+
+async def test_someone_without_access_sees_only_that(bot: BotHarness) -> None:
+    home = await open_home(bot, ANN.user_id)  # Ann is in neither list
+    text = blocks_text(home.view["blocks"])
+    assert "not on dexbot's list" in text
+    assert "commands left" not in text and "Your recent requests" not in text
+
+
+async def test_deny_from_the_home_asks_for_a_reason_like_the_card(bot: BotHarness) -> None:
+    _, card = await request_capture(bot)
+    request_id = buttons(card)[0]["value"]
+    await open_home(bot, MAX.user_id)
+    trigger = bot.slack.new_trigger_id(MAX.user_id)
+    body = home_click_body(bot.slack.workspace, MAX.user_id, ActionId.DENY, request_id, trigger)
+    assert (await bot.post_signed(body)).status_code == 200
+    [opened] = await bot.slack.wait_for("views.open", timeout=10)
+    assert opened.args["trigger_id"] == trigger
+    assert opened.args["view"]["private_metadata"]  # the request the reason is for
+    await bot.local.idle()
+    assert bot.cloudflare_posts(await bot.sim.requests("POST")) == []
+
+
+@pytest.mark.botclock("sim")
+async def test_an_approvers_home_gains_a_new_request(bot: BotHarness) -> None:
+    bot.sim.sim.clock.set_speed(0)
+    home = await open_home(bot, MAX.user_id)
+    assert "Nothing waits for your approval" in blocks_text(home.view["blocks"])
+    await bot.sim.advance(3)
+    _, card = await request_capture(bot)
+    await request_capture(
+        bot, f'capture <@{ANN.user_id}> warp-diag --device ann-desktop --reason "logs"'
+    )
+    published = bot.slack.count(PUBLISH)
+    assert await bot.dexbot.services.deliverer.run_once() >= 1
+    assert bot.slack.count(PUBLISH) == published + 1  # two new requests, one redraw
+    home = bot.slack.home(MAX.user_id)
+    assert home is not None
+    values = {b["value"] for b in home_buttons(home)}
+    assert buttons(card)[0]["value"] in values and len(values) == 2
