@@ -27,7 +27,7 @@ def _ephemeral(client: Any, body: dict[str, Any]) -> Any:
         body.get("container") or {}
     ).get("channel_id")
     user = body["user"]["id"]
-    from_home = (body.get("container") or {}).get("type") == "view" and not channel
+    from_home = (body.get("view") or {}).get("type") == "home"
 
     async def reply(rendered: Rendered) -> None:
         if from_home:  # a click in the App Home has no channel: answer in the bot's DM

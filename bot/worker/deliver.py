@@ -466,6 +466,7 @@ class _NoThread(Exception):
     """The request has no thread and never will (its parent could not be posted)."""
 
 
+#: Every kind but ``REFRESH_HOME``, which belongs to a person, not a request (``_refresh_home``).
 PERFORMERS: dict[EffectKind, Performer] = {
     EffectKind.POST_PARENT: Deliverer.post_parent,
     EffectKind.POST_CARD: Deliverer.post_card,
