@@ -1,4 +1,4 @@
-"""The Home view: within Slack's limits however full, the card's buttons on every waiting
+"""The Home view: within Slack's limits however full, the card's very buttons on every waiting
 request, escaped outside text, the quota's reset time, and presets from a policy."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from datetime import timedelta
 from bot.dex.models import Quota
 from bot.domain.errors import NotARequester
 from bot.services.home import HomeData, presets_of
+from handlers.blocks.capture import render_card
 from handlers.blocks.home import render_home
 from handlers.ids import ActionId
 from tests.unit.test_blocks_capture import APPROVED, NOW, PENDING, POSTED
@@ -34,7 +35,8 @@ def test_a_full_home_stays_within_the_limits_and_offers_the_cards_buttons() -> N
         approve, deny = block["elements"]
         assert (approve["action_id"], approve["value"]) == (ActionId.APPROVE, req.id)
         assert (deny["action_id"], deny["value"]) == (ActionId.DENY, req.id)
-        assert approve["confirm"] and deny["confirm"]
+        card = render_card(req, None, now=NOW).blocks
+        assert block["elements"] == next(b for b in card if b["type"] == "actions")["elements"]
     shown = text(view)
     assert "*18 of 25* commands left until 13:45 UTC" in shown  # the gauge with its reset
 
