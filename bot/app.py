@@ -29,15 +29,18 @@ from bot.insight import RuleFileError, SummaryBudget, load_rules
 from bot.metrics import Metrics
 from bot.services.capture import CaptureService
 from bot.services.flows import Flows
+from bot.services.home import HomeService, presets_of
 from bot.services.insight import Insight
 from bot.services.queries import Queries
 from bot.slackapi.directory import Directory
 from bot.store.db import create_engine, migrate, session_factory
+from bot.store.home import HomeStore
 from bot.store.leases import Leases
 from bot.store.outbox import Outbox
 from bot.store.transitions import RequestStore
 from bot.worker.artifacts import ArtifactRelay
 from bot.worker.deliver import Deliverer, Renderers
+from bot.worker.home import HomePublisher, RenderHome
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
@@ -77,6 +80,7 @@ class Services:
     requests: RequestStore
     outbox: Outbox
     leases: Leases
+    homes: HomeStore
     access: AccessPolicy
     limits: Limits
     clock: Callable[[], datetime] = utcnow
@@ -88,6 +92,7 @@ class Services:
     queries: Queries = field(init=False)
     deliverer: Deliverer = field(init=False)
     flows: Flows = field(init=False)
+    home: HomeService = field(init=False)
 
     async def aclose(self) -> None:
         """Close every resource the graph opened, in reverse order."""
@@ -134,6 +139,12 @@ def _insight(svc: Services, work_dir: Path | None) -> Insight:
     return Insight(svc, rules, limits, work_dir=work_dir)
 
 
+def _home_renderer() -> RenderHome:
+    from handlers.blocks.home import render_home
+
+    return render_home
+
+
 def build_services(
     settings: Settings,
     *,
@@ -158,6 +169,7 @@ def build_services(
         requests=RequestStore(sessions),
         outbox=Outbox(sessions, owner=owner),
         leases=Leases(sessions, owner=owner),
+        homes=HomeStore(sessions),
         access=AccessPolicy(
             requesters=settings.dex_requesters,
             approvers=settings.dex_approvers,
@@ -180,6 +192,9 @@ def build_services(
     svc.deliverer.upload = relay
     svc.deliverer.insight = _insight(svc, artifact_dir)
     svc.flows = Flows(svc, svc.captures, svc.deliverer.run_once, svc.permalink)
+    # The presets hook: an approval policy, when one is configured, lists them.
+    svc.home = HomeService(svc, svc.homes, presets=lambda: presets_of(getattr(svc, "policy", None)))
+    svc.home.publish = svc.deliverer.home = HomePublisher(svc.home, slack, _home_renderer())
     return svc
 
 

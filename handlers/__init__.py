@@ -13,6 +13,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.services.api import BotApi
 from handlers.actions import register_actions
 from handlers.commands import handle_dex
+from handlers.home import register_home
 from handlers.views import register_views
 
 log = logging.getLogger("dexbot.handlers")
@@ -34,7 +35,7 @@ def tracked(api: BotApi) -> Callable[[Listener], Listener]:
 
 
 def register(app: AsyncApp, api: BotApi) -> None:
-    """Attach the ``/dex`` command, button and modal listeners to ``app``."""
+    """Attach the ``/dex`` command, button, modal and App Home listeners to ``app``."""
     track = tracked(api)
 
     @app.command("/dex")
@@ -46,6 +47,7 @@ def register(app: AsyncApp, api: BotApi) -> None:
 
     register_actions(app, api, track)
     register_views(app, api, track)
+    register_home(app, api, track)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:

@@ -27,8 +27,12 @@ def _ephemeral(client: Any, body: dict[str, Any]) -> Any:
         body.get("container") or {}
     ).get("channel_id")
     user = body["user"]["id"]
+    from_home = (body.get("view") or {}).get("type") == "home"
 
     async def reply(rendered: Rendered) -> None:
+        if from_home:  # a click in the App Home has no channel: answer in the bot's DM
+            await client.chat_postMessage(channel=user, text=rendered.text, blocks=rendered.blocks)
+            return
         await client.chat_postEphemeral(
             channel=channel, user=user, text=rendered.text, blocks=rendered.blocks
         )

@@ -51,6 +51,9 @@ class EffectKind(StrEnum):
     SUMMARY = "summary"  # what the artifact says, posted next to it
     STATUS_AFTER = "status_after"  # the devices' live status once done, and what changed
     TELL_REQUESTER = "tell_requester"  # a direct message to the requester
+    # A person's App Home, redrawn (``views.publish``). Not in the table: the store adds one
+    # per affected person who opened the Home, keyed by user and coalesced (bot.store.home).
+    REFRESH_HOME = "refresh_home"
 
 
 class Note(StrEnum):

@@ -14,6 +14,7 @@ from bot.activity import Activity
 from bot.config import Settings
 from bot.domain.grammar import Limits
 from bot.services.flows import Flows
+from bot.services.home import HomeService
 from bot.services.queries import Queries
 
 
@@ -32,3 +33,5 @@ class BotApi(Protocol):
     def flows(self) -> Flows: ...
     @property
     def queries(self) -> Queries: ...
+    @property
+    def home(self) -> HomeService: ...

@@ -115,6 +115,7 @@ class Flows:
         await self.deliver_now(request_id=request_id)
         await dispatch(self.ctx, request_id, actor=approver)
         await self.deliver_now(request_id=request_id)
+        await self._refresh_home(approver)
 
     async def check_can_deny(self, request_id: str, decider: str) -> CaptureRequest:
         """The pending request if ``decider`` may deny it (before asking for a reason)."""
@@ -124,3 +125,12 @@ class Flows:
         """Deny (or withdraw) and update the card and thread."""
         await self.captures.deny(request_id, decider, note)
         await self.deliver_now(request_id=request_id)
+        await self._refresh_home(decider)
+
+    async def _refresh_home(self, user_id: str) -> None:
+        """The decider's own Home, now if its refresh is due (its rows are keyed by the
+        user's id); otherwise the worker publishes it when the pacing allows."""
+        try:
+            await self.deliver_now(request_id=user_id)
+        except Exception:
+            log.warning("refreshing the Home of %s failed; the worker retries", user_id)

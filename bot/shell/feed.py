@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.shell.render import Button, Names, mrkdwn, render_message
+from bot.shell.render import Button, Names, mrkdwn, render_blocks, render_message
 from bot.sim.slack import Event, FakeSlack
 from bot.sim.slack.model import Ephemeral, Message, SlackFile
 
@@ -101,6 +101,7 @@ class Pressable:
     message_ts: str
     thread_ts: str | None
     ephemeral: Ephemeral | None = None
+    home: str | None = None  # the user whose App Home it is on
 
 
 class Feed:
@@ -235,6 +236,23 @@ class Feed:
         if e.user == self.viewer and e.text.lstrip().startswith(ERROR_PREFIX):
             self.errors.append(mrkdwn(e.text, self.names))
 
+    def draw_home(self, user: str) -> bool:
+        """Draw ``user``'s App Home as last published, numbering its buttons; False if the
+        bot has published none."""
+        home = self.slack.home(user)
+        if home is None:
+            return False
+        self._last_thread = None
+        drawn = render_blocks(
+            home.view.get("blocks") or [], self.names, first_number=self.next_number
+        )
+        for b in drawn.buttons:
+            self.buttons[b.number] = Pressable(b, None, home.id, None, home=user)
+        self.transcript.say(
+            [f"[Home of {self.names.user(user)}]", *(BODY + x for x in drawn.lines)]
+        )
+        return True
+
     # -- buttons ---------------------------------------------------------------------------
     def find_button(self, ref: str) -> Pressable | None:
         """A button by number, or the latest one whose label is ``ref`` (any case)."""
@@ -257,10 +275,15 @@ class Feed:
         """Whether the button is still on its message (edits remove buttons)."""
         if p.ephemeral is not None:
             return True
-        msg = self.slack.workspace.message(p.channel or "", p.message_ts)
-        if msg is None:
-            return False
-        drawn = render_message(msg.text, msg.blocks, self.names)
+        if p.home is not None:
+            home = self.slack.home(p.home)
+            blocks = (home.view.get("blocks") or []) if home else []
+            drawn = render_blocks(blocks, self.names)
+        else:
+            msg = self.slack.workspace.message(p.channel or "", p.message_ts)
+            if msg is None:
+                return False
+            drawn = render_message(msg.text, msg.blocks, self.names)
         b = p.button
         return any(
             (x.action_id, x.value, x.label) == (b.action_id, b.value, b.label)

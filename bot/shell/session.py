@@ -30,6 +30,7 @@ from bot.shell.render import Names
 from bot.shell.runtime import Runtime
 from bot.sim import people
 from bot.sim.slack import FAKE_SIGNING_SECRET
+from bot.sim.slack.apphome import app_home_opened_body, home_click_body, post_event
 from bot.sim.slack.model import View
 from bot.sim.slack.payloads import block_actions_payload, signed_headers, slash_command_body
 from bot.sim.slack.render import Context, message_json
@@ -40,6 +41,7 @@ Type what you would type in Slack:
   1   or   click 1   or   click Approve              press a button
   /as @max           act as someone else (/who lists people and who may approve)
   /in #dex-approvals  type in another channel
+  /home              open dexbot's Home tab (your requests, approvals waiting for you)
   /who   /help   /quit
 Scripts (dexbot shell --script FILE) also take:
   wait "some text" [--timeout 60]   wait until that text is shown (in order)
@@ -151,6 +153,8 @@ class Session:
             self.move_to(rest)
         elif word == "/dex":
             await self.slash(rest, ask)
+        elif word == "/home" and not rest:
+            await self.open_home()
         elif word.startswith("/"):
             raise Problem(f"{word} is not a command here: dexbot only has /dex (see /help)")
         elif word.isdigit() and not rest:
@@ -259,6 +263,17 @@ class Session:
             self.transcript.say(f"dexbot (only you can see this): {resp.text[:500]}")
         await self.forms([trigger], ask)
 
+    async def open_home(self) -> None:
+        """``/home``: open the bot's Home tab (Slack sends ``app_home_opened``) and draw it."""
+        uid = self.person.user_id
+        body = app_home_opened_body(self.slack.workspace, uid)
+        resp = await post_event(self._http, self.runtime.bot_url, body, FAKE_SIGNING_SECRET)
+        if resp.status_code != 200:
+            raise Problem(f"the bot answered HTTP {resp.status_code}: {resp.text[:200]}")
+        await self.settle()
+        if not self.feed.draw_home(uid):
+            raise Problem("the bot published no Home for you")
+
     async def click(self, ref: str, ask: Ask) -> None:
         """Press a button by number or label, answering its confirm dialog first."""
         pressable = self.feed.find_button(ref)
@@ -290,6 +305,10 @@ class Session:
 
     def _click_body(self, p: Pressable, trigger: str) -> bytes:
         uid, b = self.person.user_id, p.button
+        if p.home is not None:
+            if p.home != uid:
+                raise Problem(f"that button is on {self.names.user(p.home)}'s Home, not yours")
+            return home_click_body(self.slack.workspace, uid, b.action_id, b.value or "", trigger)
         channel = p.channel or ""
         url = self.slack.new_response_url(channel=channel, user=uid, message_ts=p.message_ts)
         msg = self.slack.workspace.message(channel, p.message_ts)

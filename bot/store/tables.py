@@ -197,3 +197,29 @@ class LeaseRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner: Mapped[str] = mapped_column(String(64))
     until: Mapped[datetime]
+
+
+class HomeViewRow(Base):
+    """Someone who opened the bot's App Home: only their tab is kept fresh. ``approver``
+    is what they were when it was last drawn (an approver's tab lists what waits for them);
+    ``published_at`` paces the refreshes (``views.publish`` is rate-limited)."""
+
+    __tablename__ = "home_views"
+
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    approver: Mapped[bool] = mapped_column(default=False, index=True)
+    opened_at: Mapped[datetime]
+    published_at: Mapped[datetime | None]
+    refreshes: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SlackEventRow(Base):
+    """An Events API delivery already handled, by ``event_id``: Slack retries an event it
+    thinks went unanswered, and any replica may receive the retry."""
+
+    __tablename__ = "slack_events"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(48))
+    received_at: Mapped[datetime] = mapped_column(index=True)

@@ -24,6 +24,7 @@ from bot.domain import lifecycle
 from bot.domain.errors import QuotaShort, UnknownRequest, already_requested
 from bot.domain.lifecycle import Effect, EffectKind, Event, IllegalTransition
 from bot.domain.model import CaptureRequest, CommandRecord, RequestState
+from bot.store.home import homes_touched
 from bot.store.outbox import enqueue_effects
 from bot.store.requests import (
     NewRequest,
@@ -112,6 +113,7 @@ class RequestStore(RequestReads):
                 step = lifecycle.step(None, Event.REQUESTED)
                 effects = step.effects_for(request_id, Event.REQUESTED)
                 enqueue_effects(s, effects, now)
+                await homes_touched(s, new.requester_id, None, step.to, Event.REQUESTED, now)
                 audit(
                     s,
                     at=now,
@@ -291,6 +293,7 @@ class RequestStore(RequestReads):
             )
         effects = step.effects_for(request_id, event, tag=tag, **facts)
         enqueue_effects(s, effects, now)
+        await homes_touched(s, row.requester_id, before, step.to, event, now)
         audit(
             s,
             at=now,

@@ -85,6 +85,7 @@ class Deferred(Exception):
 
 
 Upload = Callable[[OutboxItem, CaptureRequest], Awaitable[dict[str, Any]]]
+PublishHome = Callable[[str], Awaitable[dict[str, Any]]]
 Performer = Callable[["Deliverer", OutboxItem, CaptureRequest], Awaitable[dict[str, Any]]]
 
 
@@ -96,6 +97,7 @@ class Deliverer:
     slack: AsyncWebClient
     render: Renderers
     upload: Upload | None = None
+    home: PublishHome | None = None  # bot.worker.home.HomePublisher
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     metrics: Metrics | None = None
     insight: Insight | None = None
@@ -139,6 +141,8 @@ class Deliverer:
         return tried, done
 
     async def _deliver(self, item: OutboxItem) -> int:
+        if item.kind is EffectKind.REFRESH_HOME:
+            return await self._refresh_home(item)
         req = await self.ctx.requests.get(item.request_id)
         if req is None:
             await self.ctx.outbox.fail(item.key, self.ctx.clock(), "request gone")
@@ -156,6 +160,27 @@ class Deliverer:
             else:
                 log.warning("outbox %s: Slack answered %s", item.key, slack_error(exc))
             return await self._failed(item, req, exc)
+        await self.ctx.outbox.done(item.key, self.ctx.clock(), result)
+        return 1
+
+    async def _refresh_home(self, item: OutboxItem) -> int:
+        """A person's Home (its row holds their user id where a request's id would be).
+        Publishing again is harmless, so an interrupted row is simply done again."""
+        now = self.ctx.clock()
+        if self.home is None:
+            await self.ctx.outbox.fail(item.key, now, "no Home publisher configured")
+            return 0
+        try:
+            result = await self.home(item.request_id)
+        except Exception as exc:
+            log.warning("outbox %s: %s", item.key, slack_error(exc) or type(exc).__name__)
+            decision = self.policy.decide(exc, item.attempts)
+            if decision.give_up:
+                await self.ctx.outbox.fail(item.key, now, decision.reason)
+            else:
+                assert decision.delay is not None
+                await self.ctx.outbox.retry(item.key, now, now + decision.delay, decision.reason)
+            return 0
         await self.ctx.outbox.done(item.key, self.ctx.clock(), result)
         return 1
 
@@ -446,6 +471,7 @@ class _NoThread(Exception):
     """The request has no thread and never will (its parent could not be posted)."""
 
 
+#: Every kind but ``REFRESH_HOME``, which belongs to a person, not a request (``_refresh_home``).
 PERFORMERS: dict[EffectKind, Performer] = {
     EffectKind.POST_PARENT: Deliverer.post_parent,
     EffectKind.POST_CARD: Deliverer.post_card,

@@ -1,5 +1,6 @@
 """The app manifest creates the app as it stands: every Web API method the code calls is
-covered by a declared bot scope, and the slash command and interactivity are declared."""
+covered by a declared bot scope, and the slash command, interactivity, the Home tab and its
+event subscription are declared."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ SCOPES: dict[str, set[str]] = {
     "views_open": set(),
     "views_update": set(),
     "views_push": set(),
+    "views_publish": set(),
 }
 
 
@@ -85,3 +87,13 @@ def test_slash_command_and_interactivity() -> None:
     assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
     assert MANIFEST["settings"]["socket_mode_enabled"] is True
     assert MANIFEST["features"]["bot_user"]["display_name"] == "dexbot"
+
+
+def test_home_tab_and_its_event_are_declared_for_both_modes() -> None:
+    assert MANIFEST["features"]["app_home"]["home_tab_enabled"] is True
+    events = MANIFEST["settings"]["event_subscriptions"]["bot_events"]
+    assert events == ["app_home_opened"]  # every event a listener handles, and no other
+    # Socket Mode gets events over the socket; HTTP mode at the same /slack/events URL as
+    # commands and interactivity (the manifest leaves the URL to fill in, as for those).
+    handlers = (ROOT / "handlers" / "home.py").read_text()
+    assert '@app.event("app_home_opened")' in handlers

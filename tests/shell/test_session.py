@@ -193,3 +193,19 @@ async def test_a_database_from_a_real_workspace_is_never_touched(tmp_path: Path)
     assert await run_session(options_in(tmp_path), ["/dex quota"], out) == 2
     assert "holds requests from a real workspace" in out.getvalue()
     assert real.read_bytes() == before
+
+
+async def test_home_shows_the_tab_and_approves_from_it(shell: Shell) -> None:
+    step = await shell.type('/dex capture @ann pcap 5m --device ann-macbook --reason "VPN"')
+    assert step.ok, step.problem
+    assert (await shell.type("/home")).ok
+    assert "[Home of @sam]" in shell.output and "== Your recent requests ==" in shell.output
+    assert "Waiting for approval" in shell.output
+    assert (await shell.type("/as @max")).ok
+    step = await shell.type("/home")
+    assert step.ok, step.problem
+    assert "[Home of @max]" in shell.output and "== Waiting for your approval ==" in shell.output
+    # The latest button called Approve is the Home's (drawn after the card's).
+    step = await shell.type("click Approve", answers=["y"])
+    assert step.ok, step.problem
+    assert "✅ Approved by @max" in shell.output

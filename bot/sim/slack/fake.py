@@ -17,9 +17,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+import httpx
+
+from bot.sim.slack.apphome import app_home_opened_body, post_event
 from bot.sim.slack.model import Ephemeral, Message, Response, SlackFile, View
 from bot.sim.slack.recorder import ArgsMatcher, Call, CallMatcher, Fault, Subscriber
-from bot.sim.slack.server import FAKE_BOT_TOKEN, Hold, Server
+from bot.sim.slack.server import FAKE_BOT_TOKEN, FAKE_SIGNING_SECRET, Hold, Server
 from bot.sim.slack.socket import ACK_DEADLINE, FAKE_APP_TOKEN, Ack, EnvelopeType
 from bot.sim.slack.workspace import Workspace
 
@@ -119,6 +122,10 @@ class FakeSlack(Server):
         """Modals opened or pushed, in order."""
         return list(self.workspace.views.values())
 
+    def home(self, user: str) -> View | None:
+        """``user``'s App Home as last published (``versions``: every publish), or None."""
+        return self.workspace.homes.get(user)
+
     def files(self) -> list[SlackFile]:
         """Files announced with files.getUploadURLExternal, in order."""
         return list(self.workspace.files.values())
@@ -133,7 +140,7 @@ class FakeSlack(Server):
 
         Events (``bot.sim.slack.model.Event``): message_posted, message_updated,
         message_deleted, ephemeral, response, view_opened, view_updated, view_pushed,
-        file_shared. They are delivered after the call that caused them is recorded.
+        file_shared, home_published. They are delivered after the call that caused them is recorded.
         """
         return self.log.subscribe(callback)
 
@@ -156,6 +163,42 @@ class FakeSlack(Server):
         ones (``exchanged_trigger_id``) and late ones (``expired_trigger_id``); so does the fake.
         """
         return self.workspace.issue_trigger(user)
+
+    async def open_home(
+        self,
+        user: str,
+        *,
+        events_url: str | None = None,
+        signing_secret: str = FAKE_SIGNING_SECRET,
+        tab: str = "home",
+        event_id: str | None = None,
+        retries: int = 0,
+    ) -> dict[str, Any]:
+        """``user`` opens the bot's Home tab: Slack sends ``app_home_opened``. Over HTTP
+        (signed POST to ``events_url``) when given, else over Socket Mode. ``retries``
+        delivers the same event that many more times, as Slack's retries (with
+        ``X-Slack-Retry-Num`` / the envelope's ``retry_attempt``). Returns the event body
+        with ``"deliveries"``: HTTP statuses, or the Socket Mode acks."""
+        body = app_home_opened_body(self.workspace, user, tab=tab, event_id=event_id)
+        answers: list[Any] = []
+        if events_url is not None:
+            async with httpx.AsyncClient(timeout=10) as http:
+                for attempt in range(retries + 1):
+                    resp = await post_event(
+                        http, events_url, body, signing_secret, retry_num=attempt
+                    )
+                    answers.append(resp.status_code)
+        else:
+            for attempt in range(retries + 1):
+                answers.append(
+                    await self.socket.send(
+                        "events_api",
+                        body,
+                        retry_attempt=attempt,
+                        retry_reason="timeout" if attempt else "",
+                    )
+                )
+        return {**body, "deliveries": answers}
 
     # -- faults ----------------------------------------------------------------------------
     def rate_limit(

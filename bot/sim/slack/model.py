@@ -25,6 +25,7 @@ EventKind = Literal[
     "view_updated",
     "view_pushed",
     "file_shared",
+    "home_published",
 ]
 
 

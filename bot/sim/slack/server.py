@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from aiohttp import BodyPartReader, web
 
+from bot.sim.slack import apphome  # noqa: F401 (registers views.publish)
 from bot.sim.slack.methods import METHODS
 from bot.sim.slack.model import Channel, SlackError
 from bot.sim.slack.ratelimit import RateLimits

@@ -61,6 +61,8 @@ class Workspace(Conversations):
     ) -> None:
         super().__init__(team_id=team_id, bot_user_id=bot_user_id, clock=clock)
         self.views: dict[str, View] = {}
+        #: Each user's App Home, as ``views.publish`` left it (``bot.sim.slack.apphome``).
+        self.homes: dict[str, View] = {}
         self.files: dict[str, SlackFile] = {}
         self.responses: list[Response] = []
         self.response_urls: dict[str, ResponseUrl] = {}
