@@ -125,8 +125,11 @@ class RequestStore(RequestReads):
                     devices=devices,
                     args=new.args,
                 )
-        except IntegrityError:
-            await self._raise_duplicate(devices, new.command_type)
+        except IntegrityError as exc:
+            # Only the active-requests index means "identical request"; anything else is a
+            # bug to be seen (logged with a reference), not dressed up as a duplicate.
+            if "request_devices" in str(exc.orig) or "uq_request_devices_active" in str(exc):
+                await self._raise_duplicate(devices, new.command_type)
             raise
         created = await self.get(request_id)
         assert created is not None
