@@ -26,7 +26,9 @@ from slack_sdk.models.blocks import (
 
 from bot.blockkit import input_block_ids, view_problems
 from bot.dex.models import CommandType, EligibleDevice
+from bot.domain import durations
 from bot.domain.grammar import MAX_REASON, CaptureDraft, UserTarget
+from handlers.blocks.capture import offline_warning
 from handlers.blocks.common import (
     SECTION_TEXT_MAX,
     Rendered,
@@ -46,6 +48,7 @@ OPTION_VALUE_MAX = 150
 OPTIONS_MAX = 100
 PRIVATE_METADATA_MAX = 3000
 MAX_INELIGIBLE_ROWS = 10
+ERROR_MAX = 300
 
 _TYPES = (
     (CommandType.PCAP, "Packet capture"),
@@ -54,6 +57,9 @@ _TYPES = (
 )
 _INTERFACES = (("default", "Default interface"), ("tunnel", "Tunnel interface"))
 _ALL_ROUTES = "all-routes"
+#: The checkbox value of "go ahead even if the device looks offline" (``--anyway``).
+ANYWAY = "anyway"
+ANYWAY_TEXT = "Go ahead even if the device looks offline"
 
 
 def _action(block: BlockId) -> str:
@@ -129,11 +135,19 @@ def _device_blocks(draft: CaptureDraft | None, devices: list[EligibleDevice] | N
                     "use `/dex devices` to search for the one you need."
                 )
             )
+    elif devices:
+        blocks.append(
+            _context(
+                ":no_entry_sign: None of this person's devices can take remote commands now "
+                "(only devices whose WARP client connected in the last hour can). "
+                "Pick someone else, or ask them to connect WARP and pick them again."
+            )
+        )
     else:
         blocks.append(
             _context(
-                ":no_entry_sign: None of this person's devices can take remote commands now. "
-                "Only devices whose WARP client connected in the last hour are listed."
+                ":no_entry_sign: This person has no WARP devices that Cloudflare knows of. "
+                "Pick someone else."
             )
         )
     if ineligible:
@@ -228,6 +242,9 @@ def request_modal(
         )
     )
     blocks.extend(_device_blocks(draft, devices))
+    if devices is not None and not any(x.eligible for x in devices):
+        # Nothing could be accepted for this person: ask only for another person.
+        return _request_view(blocks, private_metadata)
     blocks.append(
         InputBlock(
             block_id=BlockId.TYPE.value,
@@ -239,43 +256,18 @@ def request_modal(
                     (o for o in types if d.command_type and o.value == d.command_type.value), None
                 ),
             ),
+            dispatch_action=True,  # the form then shows that type's fields only
         )
     )
+    blocks += _type_fields(d, limits_note)
     blocks += [
-        _text_input(
-            BlockId.DURATION,
-            "Capture length (packet capture)",
-            placeholder="5m",
-            initial=d.time_limit_min,
-            unit="m",
-            hint=limits_note or None,
-        ),
-        _text_input(
-            BlockId.SIZE,
-            "Max file size in MB (packet capture)",
-            placeholder="MB",
-            initial=d.max_file_size_mb,
-        ),
-        _text_input(
-            BlockId.SNAPLEN,
-            "Packet size in bytes (packet capture)",
-            placeholder="1500",
-            initial=d.packet_size_bytes,
-        ),
         _checkboxes(
-            BlockId.ALL_ROUTES,
-            "WARP diagnostic",
-            ((_ALL_ROUTES, "Test all routes"),),
-            # Cloudflare tests all routes unless told not to.
-            set() if d.test_all_routes is False else {_ALL_ROUTES},
-            "Untick to skip testing every route (faster).",
-        ),
-        _checkboxes(
-            BlockId.INTERFACES,
-            "Speed test interfaces",
-            _INTERFACES,
-            set(d.interfaces or ()),
-            "Leave both unticked for Cloudflare's default.",
+            BlockId.ANYWAY,
+            "If the device looks offline",
+            ((ANYWAY, ANYWAY_TEXT),),
+            {ANYWAY} if d.anyway else set(),
+            "Cloudflare waits up to 10 min for an offline device, then fails, "
+            "and the command still counts against the quota.",
         ),
         InputBlock(
             block_id=BlockId.REASON.value,
@@ -290,6 +282,56 @@ def request_modal(
             optional=not require_reason,
         ),
     ]
+    return _request_view(blocks, private_metadata)
+
+
+def _type_fields(d: CaptureDraft, limits_note: str) -> list[Block]:
+    """The fields of the chosen type only (none until a type is chosen)."""
+    if d.command_type is CommandType.PCAP:
+        return [
+            _text_input(
+                BlockId.DURATION,
+                "Capture length",
+                placeholder="5m",
+                initial=d.time_limit_min,
+                unit="m",
+                hint=limits_note or None,
+            ),
+            _text_input(
+                BlockId.SIZE, "Max file size in MB", placeholder="MB", initial=d.max_file_size_mb
+            ),
+            _text_input(
+                BlockId.SNAPLEN,
+                "Packet size in bytes",
+                placeholder="1500",
+                initial=d.packet_size_bytes,
+            ),
+        ]
+    if d.command_type is CommandType.WARP_DIAG:
+        return [
+            _checkboxes(
+                BlockId.ALL_ROUTES,
+                "Routes",
+                ((_ALL_ROUTES, "Test all routes"),),
+                # Cloudflare tests all routes unless told not to.
+                set() if d.test_all_routes is False else {_ALL_ROUTES},
+                "Untick to skip testing every route (faster).",
+            )
+        ]
+    if d.command_type is CommandType.SPEED_TEST:
+        return [
+            _checkboxes(
+                BlockId.INTERFACES,
+                "Interfaces",
+                _INTERFACES,
+                set(d.interfaces or ()),
+                "Leave both unticked for Cloudflare's default.",
+            )
+        ]
+    return []
+
+
+def _request_view(blocks: list[Block], private_metadata: str) -> dict[str, Any]:
     check_limits(Rendered("", [b.to_dict() for b in blocks]), surface="modal")
     return _checked_view(
         {
@@ -348,6 +390,59 @@ def read_submission(state_values: dict[str, Any]) -> dict[str, str | list[str] |
         action = next(iter(actions.values()), None) if isinstance(actions, dict) else None
         fields[block.value] = _value(action) if isinstance(action, dict) else None
     return fields
+
+
+def _minutes(raw: Any) -> int | None:
+    try:
+        return durations.parse_minutes(str(raw).strip()) if raw else None
+    except durations.ReadError:
+        return None  # Slack keeps what was typed; the submission reports it
+
+
+def _number(raw: Any) -> int | None:
+    text = str(raw or "").strip().upper().removesuffix("MB").removesuffix("B").strip()
+    return int(text) if text.isdigit() else None
+
+
+def draft_from_state(
+    fields: dict[str, str | list[str] | None], *, user_id: str | None = None
+) -> CaptureDraft:
+    """What the form holds now (``read_submission``'s fields), to render it again after the
+    person or the type changed. ``user_id`` replaces the person (their device is dropped)."""
+    user = user_id if user_id is not None else fields.get(BlockId.USER.value)
+    try:
+        kind = CommandType(str(fields.get(BlockId.TYPE.value)))
+    except ValueError:
+        kind = None
+    device = None if user_id is not None else fields.get(BlockId.DEVICE.value)
+    routes = fields.get(BlockId.ALL_ROUTES.value)
+    return CaptureDraft(
+        command_type=kind,
+        target=UserTarget(str(user)) if user else None,
+        device=str(device).split("|")[0] if device and device != ALL_DEVICES else None,
+        all_devices=device == ALL_DEVICES,
+        time_limit_min=_minutes(fields.get(BlockId.DURATION.value)),
+        max_file_size_mb=_number(fields.get(BlockId.SIZE.value)),
+        packet_size_bytes=_number(fields.get(BlockId.SNAPLEN.value)),
+        # Never shown yet means Cloudflare's default (all routes); shown and unticked means no.
+        test_all_routes=None if routes is None else bool(routes),
+        interfaces=tuple(fields.get(BlockId.INTERFACES.value) or ()) or None,
+        reason=str(fields.get(BlockId.REASON.value) or "") or None,
+        anyway=bool(fields.get(BlockId.ANYWAY.value)),
+    )
+
+
+def no_devices_error() -> dict[str, str]:
+    """The submission's errors when the chosen person has nothing that can run a command."""
+    return {BlockId.USER.value: "None of this person's devices can run it; pick someone else."}
+
+
+def offline_error(devices: list[tuple[str, Any]]) -> dict[str, str]:
+    """The submission's errors for a device that looks offline: tick the box to go ahead."""
+    # Slack shows field errors as plain text: no emoji code, and short.
+    lines = [offline_warning(name, snap).removeprefix(":warning: ") + "." for name, snap in devices]
+    lines.append(f"Tick “{ANYWAY_TEXT}” if it is still worth it.")
+    return {BlockId.ANYWAY.value: truncate(" ".join(lines), ERROR_MAX)}
 
 
 def modal_errors(errors: dict[str, str], view: dict[str, Any] | None = None) -> dict[str, Any]:
