@@ -14,7 +14,8 @@ from slack_sdk.errors import SlackApiError
 
 from bot.services.api import BotApi
 from handlers.blocks.common import Rendered
-from handlers.blocks.modal import deny_modal, draft_from_state, read_submission, request_modal
+from handlers.blocks.form_read import draft_from_state, read_submission
+from handlers.blocks.modal import deny_modal, request_modal
 from handlers.capture import limits_note
 from handlers.errors import guarded
 from handlers.ids import ActionId

@@ -18,7 +18,7 @@ from bot.domain.model import CommandType, RequestState
 from bot.domain.text import clean_reason
 from bot.services.api import BotApi
 from handlers.blocks.common import Rendered
-from handlers.blocks.modal import (
+from handlers.blocks.form_read import (
     modal_errors,
     no_devices_error,
     offline_error,

@@ -1,5 +1,5 @@
-"""The request modal (``/dex`` alone, or a capture missing its person, type or reason),
-reading its submission back, and the small "why deny?" modal.
+"""The request modal (``/dex`` alone, or a capture missing its person, type or reason) and the
+small "why deny?" modal; reading the request form back is in ``handlers.blocks.form_read``.
 
 Pure: view dicts in, view dicts out. Option and label texts are ``plain_text``, which Slack
 never parses for mentions or links, so they are truncated to Slack's limits, not escaped;
@@ -24,11 +24,9 @@ from slack_sdk.models.blocks import (
     UserSelectElement,
 )
 
-from bot.blockkit import input_block_ids, view_problems
+from bot.blockkit import view_problems
 from bot.dex.models import CommandType, EligibleDevice
-from bot.domain import durations
 from bot.domain.grammar import MAX_REASON, CaptureDraft, UserTarget
-from handlers.blocks.capture import offline_warning
 from handlers.blocks.common import (
     SECTION_TEXT_MAX,
     Rendered,
@@ -37,18 +35,25 @@ from handlers.blocks.common import (
     plural,
     truncate,
 )
+from handlers.blocks.form_read import (  # reading the form back lives there; re-exported
+    ALL_DEVICES,
+    ANYWAY,
+    ANYWAY_TEXT,
+    draft_from_state,
+    modal_errors,
+    no_devices_error,
+    offline_error,
+    read_submission,
+)
 from handlers.blocks.parse_text import describe_clamped
 from handlers.ids import ActionId, BlockId, CallbackId
 
-#: Value of the device option meaning "every eligible device of this person".
-ALL_DEVICES = "__all__"
 TITLE_MAX = 24
 OPTION_TEXT_MAX = 75
 OPTION_VALUE_MAX = 150
 OPTIONS_MAX = 100
 PRIVATE_METADATA_MAX = 3000
 MAX_INELIGIBLE_ROWS = 10
-ERROR_MAX = 300
 
 _TYPES = (
     (CommandType.PCAP, "Packet capture"),
@@ -57,9 +62,6 @@ _TYPES = (
 )
 _INTERFACES = (("default", "Default interface"), ("tunnel", "Tunnel interface"))
 _ALL_ROUTES = "all-routes"
-#: The checkbox value of "go ahead even if the device looks offline" (``--anyway``).
-ANYWAY = "anyway"
-ANYWAY_TEXT = "Go ahead even if the device looks offline"
 
 
 def _action(block: BlockId) -> str:
@@ -360,106 +362,6 @@ def _plain(text: str) -> dict[str, str]:
     return {"type": "plain_text", "text": text}
 
 
-# -- reading a submission ----------------------------------------------------------------
-
-
-def _value(action: dict[str, Any]) -> str | list[str] | None:
-    kind = action.get("type")
-    if kind == "users_select":
-        return action.get("selected_user")
-    if kind in ("static_select", "radio_buttons"):
-        return (action.get("selected_option") or {}).get("value")
-    if kind == "plain_text_input":
-        return action.get("value")
-    if kind == "checkboxes":
-        return [o["value"] for o in action.get("selected_options") or [] if "value" in o]
-    return None
-
-
-def read_submission(state_values: dict[str, Any]) -> dict[str, str | list[str] | None]:
-    """Each field's raw value from ``view.state.values``, keyed by ``BlockId`` value.
-
-    users_select -> user id; static select and radio -> the chosen option's value; text ->
-    what was typed (None if left empty); checkboxes -> the ticked values. A block that is
-    missing (the device list before a person is picked) reads None.
-    """
-    fields: dict[str, str | list[str] | None] = {}
-    for block in BlockId:
-        actions = state_values.get(block.value) or {}
-        # One element per input block; its action_id is not needed to read it.
-        action = next(iter(actions.values()), None) if isinstance(actions, dict) else None
-        fields[block.value] = _value(action) if isinstance(action, dict) else None
-    return fields
-
-
-def _minutes(raw: Any) -> int | None:
-    try:
-        return durations.parse_minutes(str(raw).strip()) if raw else None
-    except durations.ReadError:
-        return None  # Slack keeps what was typed; the submission reports it
-
-
-def _number(raw: Any) -> int | None:
-    text = str(raw or "").strip().upper().removesuffix("MB").removesuffix("B").strip()
-    return int(text) if text.isdigit() else None
-
-
-def draft_from_state(
-    fields: dict[str, str | list[str] | None], *, user_id: str | None = None
-) -> CaptureDraft:
-    """What the form holds now (``read_submission``'s fields), to render it again after the
-    person or the type changed. ``user_id`` replaces the person (their device is dropped)."""
-    user = user_id if user_id is not None else fields.get(BlockId.USER.value)
-    try:
-        kind = CommandType(str(fields.get(BlockId.TYPE.value)))
-    except ValueError:
-        kind = None
-    device = None if user_id is not None else fields.get(BlockId.DEVICE.value)
-    routes = fields.get(BlockId.ALL_ROUTES.value)
-    return CaptureDraft(
-        command_type=kind,
-        target=UserTarget(str(user)) if user else None,
-        device=str(device).split("|")[0] if device and device != ALL_DEVICES else None,
-        all_devices=device == ALL_DEVICES,
-        time_limit_min=_minutes(fields.get(BlockId.DURATION.value)),
-        max_file_size_mb=_number(fields.get(BlockId.SIZE.value)),
-        packet_size_bytes=_number(fields.get(BlockId.SNAPLEN.value)),
-        # Never shown yet means Cloudflare's default (all routes); shown and unticked means no.
-        test_all_routes=None if routes is None else bool(routes),
-        interfaces=tuple(fields.get(BlockId.INTERFACES.value) or ()) or None,
-        reason=str(fields.get(BlockId.REASON.value) or "") or None,
-        anyway=bool(fields.get(BlockId.ANYWAY.value)),
-    )
-
-
-def no_devices_error() -> dict[str, str]:
-    """The submission's errors when the chosen person has nothing that can run a command."""
-    return {BlockId.USER.value: "None of this person's devices can run it; pick someone else."}
-
-
-def offline_error(devices: list[tuple[str, Any]]) -> dict[str, str]:
-    """The submission's errors for a device that looks offline: tick the box to go ahead."""
-    # Slack shows field errors as plain text: no emoji code, and short.
-    lines = [offline_warning(name, snap).removeprefix(":warning: ") + "." for name, snap in devices]
-    lines.append(f"Tick “{ANYWAY_TEXT}” if it is still worth it.")
-    return {BlockId.ANYWAY.value: truncate(" ".join(lines), ERROR_MAX)}
-
-
-def modal_errors(errors: dict[str, str], view: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The ``view_submission`` answer that shows ``errors`` under their input blocks.
-
-    Slack refuses errors naming a block that is not an input of the submitted ``view`` (the
-    device select exists only once a person is picked), so with ``view`` such errors are
-    shown under the person field, which every request form has.
-    """
-    inputs = input_block_ids(view) if view and view.get("blocks") else None
-    shown: dict[str, str] = {}
-    for key, message in errors.items():
-        target = str(key) if inputs is None or str(key) in inputs else BlockId.USER.value
-        shown[target] = f"{shown[target]} {message}" if target in shown else message
-    return {"response_action": "errors", "errors": shown}
-
-
 def deny_modal(request_id: str, short_id: str) -> dict[str, Any]:
     """The "Deny request?" modal: an optional reason the requester will see."""
     if len(request_id) > PRIVATE_METADATA_MAX:
@@ -494,3 +396,17 @@ def deny_modal(request_id: str, short_id: str) -> dict[str, Any]:
             "blocks": [b.to_dict() for b in blocks],
         }
     )
+
+
+__all__ = [
+    "ALL_DEVICES",
+    "ANYWAY",
+    "ANYWAY_TEXT",
+    "deny_modal",
+    "draft_from_state",
+    "modal_errors",
+    "no_devices_error",
+    "offline_error",
+    "read_submission",
+    "request_modal",
+]
