@@ -10,10 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 
-from bot.domain import grammar as g
 from bot.services.api import BotApi
 from handlers.blocks.common import Rendered
+from handlers.blocks.form_read import draft_from_state, read_submission
 from handlers.blocks.modal import deny_modal, request_modal
 from handlers.capture import limits_note
 from handlers.errors import guarded
@@ -65,27 +66,39 @@ def register_actions(app: AsyncApp, api: BotApi, track: Callable[[Any], Any]) ->
                 trigger_id=body["trigger_id"], view=deny_modal(req.id, req.short_id)
             )
 
+    async def refresh(body: dict[str, Any], client: Any, user_id: str | None) -> None:
+        # Render the form again from what it holds, with the person's devices looked up.
+        view = body["view"]
+        fields = read_submission((view.get("state") or {}).get("values") or {})
+        draft = draft_from_state(fields, user_id=user_id)
+        devices = await api.queries.devices_for_draft(draft) if draft.target else None
+        try:
+            await client.views_update(
+                view_id=view["id"],
+                hash=view.get("hash"),
+                view=request_modal(
+                    draft,
+                    devices=devices,
+                    limits_note=limits_note(api),
+                    private_metadata=view.get("private_metadata") or "",
+                    require_reason=api.limits.require_reason,
+                ),
+            )
+        except SlackApiError as exc:
+            # Closed, or changed again meanwhile (hash_conflict): the newer view stands.
+            log.info("request form not refreshed: %s", exc.response.get("error"))
+
     @app.action(ActionId.MODAL_USER.value)
     @track
     async def on_modal_user(ack: Any, body: dict[str, Any], client: Any) -> None:
-        # Choosing a person in the modal refreshes the device select with their devices.
+        # Choosing a person refreshes the device select with their devices.
         await ack()
         user_id = (body.get("actions") or [{}])[0].get("selected_user")
-        view = body["view"]
-        draft = g.CaptureDraft(command_type=None, target=g.UserTarget(user_id)) if user_id else None
-        devices = await api.queries.devices_for_draft(draft)
-        await client.views_update(
-            view_id=view["id"],
-            hash=view.get("hash"),
-            view=request_modal(
-                draft,
-                devices=devices,
-                limits_note=limits_note(api),
-                private_metadata=view.get("private_metadata") or "",
-            ),
-        )
+        await refresh(body, client, user_id or "")
 
     @app.action(ActionId.MODAL_TYPE.value)
     @track
-    async def on_modal_type(ack: Any) -> None:
-        await ack()  # the type's options are all shown; nothing to refresh
+    async def on_modal_type(ack: Any, body: dict[str, Any], client: Any) -> None:
+        # Choosing a type shows that type's fields only.
+        await ack()
+        await refresh(body, client, None)

@@ -45,7 +45,11 @@ async def open_request_modal(
     """Open the request modal (``trigger_id`` is valid 3 s, once: call this early); its id."""
     meta = json.dumps({"channel_id": channel_id})
     view = request_modal(
-        draft, devices=devices, limits_note=limits_note(api), private_metadata=meta
+        draft,
+        devices=devices,
+        limits_note=limits_note(api),
+        private_metadata=meta,
+        require_reason=api.limits.require_reason,
     )
     resp = await client.views_open(trigger_id=trigger_id, view=view)
     return str((resp.get("view") or {}).get("id") or "")
@@ -59,14 +63,19 @@ async def fill_devices(
     draft: g.CaptureDraft | None,
 ) -> None:
     """After the modal is open, look up the person's devices and show them in it."""
+    if not view_id or draft is None or not isinstance(draft.target, g.UserTarget):
+        return  # no person yet: the form asks for one
+    # Shown even when empty: the form then says why and asks for someone else.
     devices = await api.queries.devices_for_draft(draft)
-    if not devices or not view_id:
-        return
     meta = json.dumps({"channel_id": channel_id})
     await client.views_update(
         view_id=view_id,
         view=request_modal(
-            draft, devices=devices, limits_note=limits_note(api), private_metadata=meta
+            draft,
+            devices=devices,
+            limits_note=limits_note(api),
+            private_metadata=meta,
+            require_reason=api.limits.require_reason,
         ),
     )
 

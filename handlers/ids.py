@@ -32,4 +32,5 @@ class BlockId(StrEnum):
     SNAPLEN = "snaplen"
     ALL_ROUTES = "all_routes"
     INTERFACES = "interfaces"
+    ANYWAY = "anyway"
     REASON = "reason"

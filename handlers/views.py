@@ -10,13 +10,20 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.blockkit import input_block_ids
 from bot.domain import durations
 from bot.domain import grammar as g
-from bot.domain.errors import Problem
+from bot.domain.errors import DeviceOffline, Problem
 from bot.domain.model import CommandType, RequestState
+from bot.domain.text import clean_reason
 from bot.services.api import BotApi
 from handlers.blocks.common import Rendered
-from handlers.blocks.modal import modal_errors, read_submission
+from handlers.blocks.form_read import (
+    modal_errors,
+    no_devices_error,
+    offline_error,
+    read_submission,
+)
 from handlers.blocks.parse_text import describe_read_error
 from handlers.blocks.problems import describe_problem
 from handlers.capture import submitted_answer
@@ -37,7 +44,7 @@ def capture_from_form(
     user = values.get(BlockId.USER.value)
     kind_raw = values.get(BlockId.TYPE.value)
     device = values.get(BlockId.DEVICE.value)
-    reason = (values.get(BlockId.REASON.value) or "").strip() or None
+    reason = clean_reason(str(values.get(BlockId.REASON.value) or "")) or None
     if not user:
         errors[BlockId.USER.value] = "Pick the person whose device should run it."
     try:
@@ -90,6 +97,7 @@ def capture_from_form(
         interfaces=interfaces if kind is CommandType.SPEED_TEST else None,
         reason=reason,
         notes=tuple(notes),
+        anyway=bool(values.get(BlockId.ANYWAY.value)),
     ), {}
 
 
@@ -118,6 +126,11 @@ def register_views(app: AsyncApp, api: BotApi, track: Callable[[Any], Any]) -> N
         meta = json.loads(view.get("private_metadata") or "{}")
         channel_id = meta.get("channel_id") or user_id
         values = read_submission(view["state"]["values"])
+        offered = input_block_ids(view) if view.get("blocks") else None
+        if values.get(BlockId.USER.value) and offered is not None and BlockId.TYPE not in offered:
+            # The form asked only for a person: that person has nothing that can run it.
+            await ack(**modal_errors(no_devices_error(), view))
+            return
         cmd, errors = capture_from_form(values, api.limits)
         if cmd is None:
             await ack(**modal_errors(errors, view))
@@ -127,6 +140,9 @@ def register_views(app: AsyncApp, api: BotApi, track: Callable[[Any], Any]) -> N
             prepared = await asyncio.wait_for(
                 api.flows.captures.prepare(cmd), timeout=PREFLIGHT_BUDGET_SECONDS
             )
+        except DeviceOffline as exc:
+            await ack(**modal_errors(offline_error(exc.devices), view))
+            return
         except Problem as exc:
             await ack(**modal_errors({BlockId.DEVICE.value: describe_problem(exc)[:300]}, view))
             return

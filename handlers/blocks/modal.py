@@ -1,5 +1,5 @@
-"""The request modal (``/dex`` alone, or a capture missing its person, type or reason),
-reading its submission back, and the small "why deny?" modal.
+"""The request modal (``/dex`` alone, or a capture missing its person, type or reason) and the
+small "why deny?" modal; reading the request form back is in ``handlers.blocks.form_read``.
 
 Pure: view dicts in, view dicts out. Option and label texts are ``plain_text``, which Slack
 never parses for mentions or links, so they are truncated to Slack's limits, not escaped;
@@ -24,7 +24,7 @@ from slack_sdk.models.blocks import (
     UserSelectElement,
 )
 
-from bot.blockkit import input_block_ids, view_problems
+from bot.blockkit import view_problems
 from bot.dex.models import CommandType, EligibleDevice
 from bot.domain.grammar import MAX_REASON, CaptureDraft, UserTarget
 from handlers.blocks.common import (
@@ -35,11 +35,19 @@ from handlers.blocks.common import (
     plural,
     truncate,
 )
+from handlers.blocks.form_read import (  # reading the form back lives there; re-exported
+    ALL_DEVICES,
+    ANYWAY,
+    ANYWAY_TEXT,
+    draft_from_state,
+    modal_errors,
+    no_devices_error,
+    offline_error,
+    read_submission,
+)
 from handlers.blocks.parse_text import describe_clamped
 from handlers.ids import ActionId, BlockId, CallbackId
 
-#: Value of the device option meaning "every eligible device of this person".
-ALL_DEVICES = "__all__"
 TITLE_MAX = 24
 OPTION_TEXT_MAX = 75
 OPTION_VALUE_MAX = 150
@@ -129,11 +137,19 @@ def _device_blocks(draft: CaptureDraft | None, devices: list[EligibleDevice] | N
                     "use `/dex devices` to search for the one you need."
                 )
             )
+    elif devices:
+        blocks.append(
+            _context(
+                ":no_entry_sign: None of this person's devices can take remote commands now "
+                "(only devices whose WARP client connected in the last hour can). "
+                "Pick someone else, or ask them to connect WARP and pick them again."
+            )
+        )
     else:
         blocks.append(
             _context(
-                ":no_entry_sign: None of this person's devices can take remote commands now. "
-                "Only devices whose WARP client connected in the last hour are listed."
+                ":no_entry_sign: This person has no WARP devices that Cloudflare knows of. "
+                "Pick someone else."
             )
         )
     if ineligible:
@@ -228,6 +244,9 @@ def request_modal(
         )
     )
     blocks.extend(_device_blocks(draft, devices))
+    if devices is not None and not any(x.eligible for x in devices):
+        # Nothing could be accepted for this person: ask only for another person.
+        return _request_view(blocks, private_metadata)
     blocks.append(
         InputBlock(
             block_id=BlockId.TYPE.value,
@@ -239,43 +258,18 @@ def request_modal(
                     (o for o in types if d.command_type and o.value == d.command_type.value), None
                 ),
             ),
+            dispatch_action=True,  # the form then shows that type's fields only
         )
     )
+    blocks += _type_fields(d, limits_note)
     blocks += [
-        _text_input(
-            BlockId.DURATION,
-            "Capture length (packet capture)",
-            placeholder="5m",
-            initial=d.time_limit_min,
-            unit="m",
-            hint=limits_note or None,
-        ),
-        _text_input(
-            BlockId.SIZE,
-            "Max file size in MB (packet capture)",
-            placeholder="MB",
-            initial=d.max_file_size_mb,
-        ),
-        _text_input(
-            BlockId.SNAPLEN,
-            "Packet size in bytes (packet capture)",
-            placeholder="1500",
-            initial=d.packet_size_bytes,
-        ),
         _checkboxes(
-            BlockId.ALL_ROUTES,
-            "WARP diagnostic",
-            ((_ALL_ROUTES, "Test all routes"),),
-            # Cloudflare tests all routes unless told not to.
-            set() if d.test_all_routes is False else {_ALL_ROUTES},
-            "Untick to skip testing every route (faster).",
-        ),
-        _checkboxes(
-            BlockId.INTERFACES,
-            "Speed test interfaces",
-            _INTERFACES,
-            set(d.interfaces or ()),
-            "Leave both unticked for Cloudflare's default.",
+            BlockId.ANYWAY,
+            "If the device looks offline",
+            ((ANYWAY, ANYWAY_TEXT),),
+            {ANYWAY} if d.anyway else set(),
+            "Cloudflare waits up to 10 min for an offline device, then fails, "
+            "and the command still counts against the quota.",
         ),
         InputBlock(
             block_id=BlockId.REASON.value,
@@ -290,6 +284,56 @@ def request_modal(
             optional=not require_reason,
         ),
     ]
+    return _request_view(blocks, private_metadata)
+
+
+def _type_fields(d: CaptureDraft, limits_note: str) -> list[Block]:
+    """The fields of the chosen type only (none until a type is chosen)."""
+    if d.command_type is CommandType.PCAP:
+        return [
+            _text_input(
+                BlockId.DURATION,
+                "Capture length",
+                placeholder="5m",
+                initial=d.time_limit_min,
+                unit="m",
+                hint=limits_note or None,
+            ),
+            _text_input(
+                BlockId.SIZE, "Max file size in MB", placeholder="MB", initial=d.max_file_size_mb
+            ),
+            _text_input(
+                BlockId.SNAPLEN,
+                "Packet size in bytes",
+                placeholder="1500",
+                initial=d.packet_size_bytes,
+            ),
+        ]
+    if d.command_type is CommandType.WARP_DIAG:
+        return [
+            _checkboxes(
+                BlockId.ALL_ROUTES,
+                "Routes",
+                ((_ALL_ROUTES, "Test all routes"),),
+                # Cloudflare tests all routes unless told not to.
+                set() if d.test_all_routes is False else {_ALL_ROUTES},
+                "Untick to skip testing every route (faster).",
+            )
+        ]
+    if d.command_type is CommandType.SPEED_TEST:
+        return [
+            _checkboxes(
+                BlockId.INTERFACES,
+                "Interfaces",
+                _INTERFACES,
+                set(d.interfaces or ()),
+                "Leave both unticked for Cloudflare's default.",
+            )
+        ]
+    return []
+
+
+def _request_view(blocks: list[Block], private_metadata: str) -> dict[str, Any]:
     check_limits(Rendered("", [b.to_dict() for b in blocks]), surface="modal")
     return _checked_view(
         {
@@ -316,53 +360,6 @@ def _plain(text: str) -> dict[str, str]:
     if len(text) > TITLE_MAX:
         raise ValueError(f"modal title or button {text!r} is over {TITLE_MAX} characters")
     return {"type": "plain_text", "text": text}
-
-
-# -- reading a submission ----------------------------------------------------------------
-
-
-def _value(action: dict[str, Any]) -> str | list[str] | None:
-    kind = action.get("type")
-    if kind == "users_select":
-        return action.get("selected_user")
-    if kind in ("static_select", "radio_buttons"):
-        return (action.get("selected_option") or {}).get("value")
-    if kind == "plain_text_input":
-        return action.get("value")
-    if kind == "checkboxes":
-        return [o["value"] for o in action.get("selected_options") or [] if "value" in o]
-    return None
-
-
-def read_submission(state_values: dict[str, Any]) -> dict[str, str | list[str] | None]:
-    """Each field's raw value from ``view.state.values``, keyed by ``BlockId`` value.
-
-    users_select -> user id; static select and radio -> the chosen option's value; text ->
-    what was typed (None if left empty); checkboxes -> the ticked values. A block that is
-    missing (the device list before a person is picked) reads None.
-    """
-    fields: dict[str, str | list[str] | None] = {}
-    for block in BlockId:
-        actions = state_values.get(block.value) or {}
-        # One element per input block; its action_id is not needed to read it.
-        action = next(iter(actions.values()), None) if isinstance(actions, dict) else None
-        fields[block.value] = _value(action) if isinstance(action, dict) else None
-    return fields
-
-
-def modal_errors(errors: dict[str, str], view: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The ``view_submission`` answer that shows ``errors`` under their input blocks.
-
-    Slack refuses errors naming a block that is not an input of the submitted ``view`` (the
-    device select exists only once a person is picked), so with ``view`` such errors are
-    shown under the person field, which every request form has.
-    """
-    inputs = input_block_ids(view) if view and view.get("blocks") else None
-    shown: dict[str, str] = {}
-    for key, message in errors.items():
-        target = str(key) if inputs is None or str(key) in inputs else BlockId.USER.value
-        shown[target] = f"{shown[target]} {message}" if target in shown else message
-    return {"response_action": "errors", "errors": shown}
 
 
 def deny_modal(request_id: str, short_id: str) -> dict[str, Any]:
@@ -399,3 +396,17 @@ def deny_modal(request_id: str, short_id: str) -> dict[str, Any]:
             "blocks": [b.to_dict() for b in blocks],
         }
     )
+
+
+__all__ = [
+    "ALL_DEVICES",
+    "ANYWAY",
+    "ANYWAY_TEXT",
+    "deny_modal",
+    "draft_from_state",
+    "modal_errors",
+    "no_devices_error",
+    "offline_error",
+    "read_submission",
+    "request_modal",
+]

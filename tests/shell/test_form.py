@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.dex.models import EligibleDevice
+from bot.dex.models import CommandType, EligibleDevice
 from bot.domain.grammar import CaptureDraft, UserTarget
 from bot.shell.form import BadAnswer, answer, fields_of, prompt, question, state_values
 from bot.shell.render import Names
@@ -22,8 +22,8 @@ def _device(name: str, device_id: str) -> EligibleDevice:
     )
 
 
-def _modal() -> dict:
-    draft = CaptureDraft(command_type=None, target=UserTarget(ANN.user_id), reason="VPN drops")
+def _modal(kind: CommandType | None = None) -> dict:
+    draft = CaptureDraft(command_type=kind, target=UserTarget(ANN.user_id), reason="VPN drops")
     devices = [_device("ann-macbook", "d1"), _device("ann-desktop", "d2")]
     return request_modal(draft, devices=devices, limits_note="Up to 10 min.", private_metadata="{}")
 
@@ -41,21 +41,29 @@ def test_fields_start_from_the_initial_values() -> None:
 
 
 def test_answers_read_back_as_the_handlers_expect() -> None:
-    fields = {f.block_id: f for f in fields_of(_modal(), NAMES)}
+    fields = {f.block_id: f for f in fields_of(_modal(CommandType.PCAP), NAMES)}
     fields[BlockId.USER].state = answer(fields[BlockId.USER], "@bob", NAMES)
     fields[BlockId.DEVICE].state = answer(fields[BlockId.DEVICE], "ann-mac", NAMES)  # a prefix
     fields[BlockId.TYPE].state = answer(fields[BlockId.TYPE], "1", NAMES)
     fields[BlockId.DURATION].state = answer(fields[BlockId.DURATION], "7m", NAMES)
-    fields[BlockId.INTERFACES].state = answer(fields[BlockId.INTERFACES], "1, tunnel", NAMES)
-    fields[BlockId.ALL_ROUTES].state = answer(fields[BlockId.ALL_ROUTES], "-", NAMES)
     values = read_submission(state_values(list(fields.values())))
     assert values[BlockId.USER] == BOB.user_id
     assert values[BlockId.DEVICE] == "d1"
     assert values[BlockId.TYPE] == "pcap"
     assert values[BlockId.DURATION] == "7m"
-    assert values[BlockId.INTERFACES] == ["default", "tunnel"]
-    assert values[BlockId.ALL_ROUTES] == []
     assert values[BlockId.REASON] == "VPN drops"  # untouched: the initial value is submitted
+
+
+def test_checkboxes_read_back_as_the_handlers_expect() -> None:
+    speed = {f.block_id: f for f in fields_of(_modal(CommandType.SPEED_TEST), NAMES)}
+    speed[BlockId.INTERFACES].state = answer(speed[BlockId.INTERFACES], "1, tunnel", NAMES)
+    assert read_submission(state_values(list(speed.values())))[BlockId.INTERFACES] == [
+        "default",
+        "tunnel",
+    ]
+    diag = {f.block_id: f for f in fields_of(_modal(CommandType.WARP_DIAG), NAMES)}
+    diag[BlockId.ALL_ROUTES].state = answer(diag[BlockId.ALL_ROUTES], "-", NAMES)
+    assert read_submission(state_values(list(diag.values())))[BlockId.ALL_ROUTES] == []
 
 
 @pytest.mark.parametrize(

@@ -84,7 +84,7 @@ async def test_form_errors_are_shown_inline_and_asked_again(shell: Shell) -> Non
     shown = shell.output
     assert "Reason (required) > to check the uploads" in shown  # required: asked before sending
     assert "the form was not accepted" in shown
-    assert 'Capture length (packet capture): I can\'t read "12x"' in shown
+    assert 'Capture length: I can\'t read "12x"' in shown
     card = shell.runtime.slack.messages(APPROVALS_CHANNEL)[-1]
     assert "to check the uploads" in str(card.blocks)
 

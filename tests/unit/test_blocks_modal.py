@@ -121,7 +121,10 @@ def test_request_modal_frame() -> None:
     assert block(view, BlockId.TYPE)["element"]["action_id"] == ActionId.MODAL_TYPE
     assert "Pick a person to see their devices" in json.dumps(view, ensure_ascii=False)
     assert not any(b.get("block_id") == BlockId.DEVICE for b in view["blocks"])
-    assert block(view, BlockId.DURATION)["hint"]["text"] == LIMITS
+    # No type chosen yet: no type's fields are asked for.
+    shown = {b.get("block_id") for b in view["blocks"]}
+    assert not shown & {BlockId.DURATION, BlockId.SIZE, BlockId.SNAPLEN, BlockId.INTERFACES}
+    assert block(view, BlockId.TYPE)["dispatch_action"] is True
     assert block(view, BlockId.REASON)["element"]["max_length"] == 500
 
 
@@ -151,7 +154,9 @@ def test_draft_fills_person_device_type_length_and_reason() -> None:
     assert block(view, BlockId.DURATION)["element"]["initial_value"] == "10m"
     assert block(view, BlockId.SIZE)["element"]["initial_value"] == "50"
     assert block(view, BlockId.REASON)["element"]["initial_value"] == DRAFT.reason
-    everything = CaptureDraft(None, DeviceTarget("x"), all_devices=True, test_all_routes=False)
+    everything = CaptureDraft(
+        CommandType.WARP_DIAG, DeviceTarget("x"), all_devices=True, test_all_routes=False
+    )
     view = request_modal(everything, devices=ANN_DEVICES, limits_note="", private_metadata="")
     assert "initial_user" not in block(view, BlockId.USER)["element"]
     assert block(view, BlockId.DEVICE)["element"]["initial_option"]["value"] == ALL_DEVICES
@@ -245,14 +250,21 @@ def test_read_submission_reads_every_field_raw() -> None:
         "snaplen": "1500",
         "all_routes": ["all-routes"],
         "interfaces": [],
+        "anyway": None,
         "reason": "VPN drops <!channel> & more",
     }
 
 
 def test_read_submission_round_trips_the_modal_ids() -> None:
-    view = request_modal(DRAFT, devices=ANN_DEVICES, limits_note=LIMITS, private_metadata=META)
-    ids = {b["block_id"]: b["element"]["action_id"] for b in view["blocks"] if b["type"] == "input"}
-    assert {k: next(iter(v)) for k, v in STATE_VALUES.items()} == ids
+    ids = {}
+    for kind in CommandType:  # each type shows its own fields: together they are all of them
+        draft = CaptureDraft(kind, UserTarget("U0ANN0001"))
+        view = request_modal(draft, devices=ANN_DEVICES, limits_note=LIMITS, private_metadata=META)
+        ids |= {
+            b["block_id"]: b["element"]["action_id"] for b in view["blocks"] if b["type"] == "input"
+        }
+    expected = {k: next(iter(v)) for k, v in STATE_VALUES.items()}
+    assert expected | {"anyway": "dex.modal.anyway"} == ids
 
 
 def test_read_submission_tolerates_missing_blocks() -> None:
