@@ -372,7 +372,7 @@ _FIELD_NAMES = {
     "mode": "mode",
     "colo": "colo",
     "version": "client",
-    "rtt_ms": "RTT",
+    "rtt_ms": "round trip",
 }
 
 
@@ -405,7 +405,7 @@ def _value(name: str, value: str | float | None, *, bare: bool = False) -> str:
     if value is None:
         return MISSING
     if name == "rtt_ms":
-        return f"{'' if bare else 'RTT '}{_num(float(value))} ms"
+        return f"{'' if bare else 'round trip '}{_num(float(value))} ms"
     return outside(str(value), 40)
 
 
