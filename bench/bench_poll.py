@@ -3,25 +3,31 @@
 For each size it starts the DEX simulator in-process (clock frozen), seeds it and a SQLite
 file database directly with that many dispatched commands (ten per request, as the create
 call allows), optionally adds ``--foreign`` commands made by others in the same window, and
-runs two ``Poller.cycle()`` passes: a quiet one (nothing changed: the pure polling cost), then
+runs two ``Poller.cycle()`` passes, on SQLite and on PostgreSQL (a throw-away database on
+``--pg``, dropped afterwards),: a quiet one (nothing changed: the pure polling cost), then
 one after moving the simulated clock so that every command changed status (each change
-recorded with its outbox rows). It prints Cloudflare requests and wall time for both.
+recorded with its outbox rows, ``BATCH`` changes a transaction). It prints Cloudflare
+requests and wall time for both.
 
-    /work/venv/bin/python bench/bench_poll.py
-    /work/venv/bin/python bench/bench_poll.py --sizes 100 1000 --foreign 500
+    python bench/bench_poll.py
+    python bench/bench_poll.py --sizes 100 1000 --foreign 500 --engines sqlite
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import asyncpg
 
 from bot.app import build_services
 from bot.config import Settings
@@ -30,7 +36,7 @@ from bot.sim.dex.state import Command
 from bot.store.commands import CommandStore
 from bot.store.db import migrate
 from bot.store.tables import CaptureRequestRow, DexCommandRow
-from bot.worker.poller import PER_PAGE, Poller, page_cap
+from bot.worker.poller import BATCH, PER_PAGE, Poller, page_cap
 
 
 def seed_sim(sim: DexSimulator, count: int, start: datetime) -> list[Command]:
@@ -113,7 +119,24 @@ async def seed_store(services: object, commands: list[Command], now: datetime) -
                 )
 
 
-async def one_size(count: int, foreign: int, work: Path) -> dict[str, float]:
+@contextlib.asynccontextmanager
+async def database(engine: str, work: Path, count: int, pg: str) -> AsyncIterator[str]:
+    """A fresh database URL on ``engine``; a PostgreSQL one is dropped afterwards."""
+    if engine == "sqlite":
+        yield f"sqlite+aiosqlite:///{work}/poll-{count}.db"
+        return
+    name = f"dexbench_poll_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(pg, timeout=5)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        base = pg.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+        yield f"{base}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def one_size(count: int, foreign: int, db_url: str) -> dict[str, float]:
     """Seed ``count`` in-flight commands; time a quiet cycle and a cycle of changes."""
     sim = DexSimulator(seed=1, speed=0, filler=40)
     base_url = await sim.start()
@@ -126,7 +149,7 @@ async def one_size(count: int, foreign: int, work: Path) -> dict[str, float]:
         cloudflare_api_url=base_url,
         cloudflare_api_token=sim.token,
         cloudflare_account_id=sim.account_id,
-        database_url=f"sqlite+aiosqlite:///{work}/poll-{count}.db",
+        database_url=db_url,
     )
     services = build_services(settings, clock=sim.clock.now)
     try:
@@ -163,22 +186,25 @@ async def one_size(count: int, foreign: int, work: Path) -> dict[str, float]:
     }
 
 
-async def main(sizes: list[int], foreign: int) -> None:
-    """Run every size and print one row each."""
+async def main(sizes: list[int], foreign: int, engines: list[str], pg: str) -> None:
+    """Run every size on every engine and print one row each."""
     work = Path(tempfile.mkdtemp(prefix="dexbench-poll-"))
     try:
-        print(f"foreign commands in the window: {foreign}")
+        print(f"foreign commands in the window: {foreign}; changes per transaction: {BATCH}")
         print(
-            "in-flight  ceil(n/50)  cap  quiet: requests  time     "
+            "engine      in-flight  ceil(n/50)  cap  quiet: requests  time     "
             "all changed: requests  time     per change"
         )
-        for n in sizes:
-            r = await one_size(n, foreign, work)
-            print(
-                f"{n:>9,}  {r['pages_min']:>10}  {r['cap']:>3}  {r['quiet_requests']:>15}  "
-                f"{r['quiet_s'] * 1000:>6.0f} ms  {r['busy_requests']:>21}  "
-                f"{r['busy_s']:>6.2f} s   {r['busy_s'] / n * 1000:.2f} ms"
-            )
+        for engine in engines:
+            for n in sizes:
+                async with database(engine, work, n, pg) as url:
+                    r = await one_size(n, foreign, url)
+                print(
+                    f"{engine:<10}  {n:>9,}  {r['pages_min']:>10}  {r['cap']:>3}  "
+                    f"{r['quiet_requests']:>15}  "
+                    f"{r['quiet_s'] * 1000:>6.0f} ms  {r['busy_requests']:>21}  "
+                    f"{r['busy_s']:>6.2f} s   {r['busy_s'] / n * 1000:.2f} ms"
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
@@ -188,5 +214,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000, 5000])
     parser.add_argument("--foreign", type=int, default=0, help="others' commands in the window")
+    parser.add_argument(
+        "--engines", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"]
+    )
+    parser.add_argument(
+        "--pg", default="postgresql://postgres@127.0.0.1:5432/postgres", help="admin database"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.sizes, args.foreign))
+    asyncio.run(main(args.sizes, args.foreign, args.engines, args.pg))

@@ -3,13 +3,14 @@ lifecycle events, written through ``RequestStore.apply`` like every other change
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.store.tables import DexCommandRow
+from bot.store.tables import CaptureRequestRow, DexCommandRow
 
 FINAL = ("SUCCESS", "FAILED")
 
@@ -55,3 +56,33 @@ class CommandStore:
                 )
                 for r in rows.all()
             ]
+
+    async def set_created_dates(self, dates: dict[str, datetime]) -> None:
+        """Record Cloudflare's creation time of commands that have none yet (first sight).
+
+        Not a lifecycle change: like where a message landed, it records a fact we lacked.
+        """
+        async with self.sessions() as s, s.begin():
+            for command_id, created in dates.items():
+                await s.execute(
+                    update(DexCommandRow)
+                    .where(DexCommandRow.command_id == command_id)
+                    .where(DexCommandRow.created_date.is_(None))
+                    .values(created_date=created)
+                )
+
+    async def device_names(self, request_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Each request's device names by device id, in one query (the poller's notes name
+        the device)."""
+        if not request_ids:
+            return {}
+        async with self.sessions() as s:
+            rows = await s.execute(
+                select(CaptureRequestRow.id, CaptureRequestRow.devices).where(
+                    CaptureRequestRow.id.in_(sorted(set(request_ids)))
+                )
+            )
+            return {
+                rid: {str(d["device_id"]): str(d.get("name") or d["device_id"]) for d in devices}
+                for rid, devices in rows.all()
+            }

@@ -24,6 +24,7 @@ from bot.domain import lifecycle
 from bot.domain.errors import QuotaShort, UnknownRequest, already_requested
 from bot.domain.lifecycle import Effect, EffectKind, Event, IllegalTransition
 from bot.domain.model import CaptureRequest, CommandRecord, RequestState
+from bot.store.batch import SET_EVENTS, Change, CommandChange, LostRace, apply_set
 from bot.store.home import homes_touched
 from bot.store.outbox import enqueue_effects
 from bot.store.requests import (
@@ -49,21 +50,6 @@ FINAL_COMMAND = ("SUCCESS", "FAILED")
 SAME_REQUESTER_RETRY = timedelta(seconds=1)
 #: Serialises approvals across PostgreSQL replicas, so two cannot both take the last unit.
 APPROVAL_LOCK = 727274
-
-
-class LostRace(IllegalTransition):
-    """The guard did not match: someone else changed the request (or the command) first."""
-
-
-@dataclass(frozen=True)
-class CommandChange:
-    """A command's status as the poller saw it move (``to`` None: flagged as stuck)."""
-
-    command_id: str
-    from_status: str
-    to: str | None
-    completed_date: datetime | None = None
-    filename: str | None = None
 
 
 @dataclass(frozen=True)
@@ -232,6 +218,69 @@ class RequestStore(RequestReads):
         self._tell(applied, request.command_type, bool((facts or {}).get("by_policy")))
         return Outcome(request, tuple(effects))
 
+    async def apply_many(
+        self, changes: Sequence[Change], *, actor: str, now: datetime
+    ) -> list[bool]:
+        """Apply many events in one transaction, under the same guards as ``apply``; returns,
+        per change, whether it was applied (False: another caller recorded it first).
+
+        A poll cycle that saw thousands of status changes costs a few statements and one
+        commit per batch, not a transaction per change: the poller's events go set-wise
+        (``bot.store.batch``), any other event through ``apply``'s own logic. Should the
+        batch fail as a whole (a request moved under it, a deadlock between replicas), it
+        rolls back and each change is applied on its own with ``apply``.
+        """
+        kinds: list[tuple[Event, str]] = []
+        won: set[int] = set()
+        try:
+            async with self.sessions() as s, s.begin():
+                bulk = [c for c in changes if c.event in SET_EVENTS]
+                for c, kind in await apply_set(s, bulk, actor=actor, now=now) if bulk else []:
+                    won.add(id(c))
+                    kinds.append((c.event, kind))
+                for c in changes:
+                    if c.event in SET_EVENTS:
+                        continue
+                    events: list[Event] = []
+                    await self._apply_in(
+                        s,
+                        c.request_id,
+                        c.event,
+                        actor=actor,
+                        now=now,
+                        facts=c.facts,
+                        tag=c.tag,
+                        command=c.command,
+                        applied=events,
+                    )
+                    won.add(id(c))
+                    kinds += [(e, str(c.facts.get("command_type") or "")) for e in events]
+        except Exception as exc:
+            if not isinstance(exc, IllegalTransition):
+                log.info("a batch of %d changes fell back to one at a time: %r", len(changes), exc)
+            return [await self._apply_alone(c, actor, now) for c in changes]
+        for event, kind in kinds:
+            self._tell([event], kind, False)
+        return [id(c) in won for c in changes]
+
+    async def _apply_alone(self, c: Change, actor: str, now: datetime) -> bool:
+        try:
+            await self.apply(
+                c.request_id,
+                c.event,
+                actor=actor,
+                now=now,
+                facts=c.facts,
+                tag=c.tag,
+                command=c.command,
+            )
+        except IllegalTransition:  # someone else recorded it first
+            return False
+        except Exception:  # one change's trouble must not hide the others'
+            log.exception("recording %s on %s failed", c.event.value, c.request_id)
+            return False
+        return True
+
     async def _apply_in(
         self,
         s: AsyncSession,
@@ -364,6 +413,8 @@ async def _change_command(s: AsyncSession, change: CommandChange, now: datetime)
             "filename": change.filename,
             "stale_flagged": False,  # a new status gets its own stuck-check
         }
+    if change.created_date is not None:
+        values["created_date"] = func.coalesce(DexCommandRow.created_date, change.created_date)
     res = await s.execute(
         update(DexCommandRow)
         .where(*guard)

@@ -7,7 +7,8 @@ in between), the window's end moves down to them instead of paging through the g
 
 Each observed change is recorded with a guarded UPDATE together with its outbox rows (thread
 reply, parent and card edits, artifact upload), so a change is posted once however many
-workers saw it. A failure recording one command is logged and the others go on.
+workers saw it. A cycle's changes go through ``RequestStore.apply_many``, ``BATCH`` to a
+transaction; a failure recording one command is logged and the others go on.
 """
 
 from __future__ import annotations
@@ -16,18 +17,18 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from bot.dex.models import Command
-from bot.domain.lifecycle import Event, IllegalTransition
-from bot.domain.model import TargetDevice
+from bot.domain.lifecycle import Event
 from bot.services.context import Context
 from bot.store.commands import CommandStore, InFlight
-from bot.store.transitions import CommandChange
+from bot.store.transitions import Change, CommandChange
 
 log = logging.getLogger("dexbot.poller")
 
 PER_PAGE = 50
+#: Changes recorded per transaction: one commit for many, short enough not to hold locks long.
+BATCH = 500
 #: Cloudflare's clock and ours differ a little; widen the window's end by this much.
 SKEW = timedelta(minutes=2)
 #: A command's stored creation time is when *we* recorded it: a dispatch finished by
@@ -67,25 +68,44 @@ class Poller:
             return CycleReport(0, 0, 0, 0)
         wanted = {c.command_id: c for c in in_flight}
         seen, pages = await self._list(in_flight)
-        changes = 0
-        for command_id, row in seen.items():
-            if row.status and row.status != wanted[command_id].status:
-                try:
-                    changes += await self._record(wanted[command_id], row)
-                except Exception:  # one command's trouble must not hide the others' news
-                    log.exception("recording %s -> %s failed", command_id, row.status)
-        flagged = 0
+        news = [cid for cid, row in seen.items() if row.status and row.status != wanted[cid].status]
         now = self.ctx.clock()
-        for cmd in in_flight:
-            limit = STUCK_AFTER.get(cmd.status)
-            if command_id_changed(cmd, seen) or limit is None or cmd.stale_flagged:
-                continue
-            if now - cmd.status_changed_at > limit:
-                try:
-                    flagged += await self._flag(cmd, now)
-                except Exception:
-                    log.exception("flagging %s as stuck failed", cmd.command_id)
+        late = [c for c in in_flight if _may_be_stuck(c, seen, now)]
+        names = await self.commands.device_names(
+            [wanted[cid].request_id for cid in news] + [c.request_id for c in late]
+        )
+        moved = [self._status_change(wanted[cid], seen[cid], names) for cid in news]
+        await self._first_sight(in_flight, seen)
+        changes = await self._record(moved)
+        flagged = await self._record([self._stuck(cmd, now, names) for cmd in late])
         return CycleReport(len(in_flight), pages, changes, flagged)
+
+    async def _record(self, changes: list[Change]) -> int:
+        """Record a cycle's changes ``BATCH`` at a time, each batch one transaction."""
+        done = 0
+        for n in range(0, len(changes), BATCH):
+            applied = await self.ctx.requests.apply_many(
+                changes[n : n + BATCH], actor="dexbot", now=self.ctx.clock()
+            )
+            done += sum(applied)
+        return done
+
+    async def _first_sight(self, in_flight: list[InFlight], seen: dict[str, Command]) -> None:
+        """Keep Cloudflare's creation time of commands recorded without one (a fresh
+        dispatch), so the list window follows Cloudflare's clock rather than ours."""
+        dates = {
+            c.command_id: seen[c.command_id].created_date
+            for c in in_flight
+            if c.created_date is None
+            and c.command_id in seen
+            and seen[c.command_id].created_date is not None
+            and seen[c.command_id].status == c.status  # a change records it itself
+        }
+        if dates:
+            try:
+                await self.commands.set_created_dates(dates)  # type: ignore[arg-type]
+            except Exception:  # only the window's precision is at stake; retried next cycle
+                log.warning("could not record creation dates", exc_info=True)
 
     async def _list(self, in_flight: list[InFlight]) -> tuple[dict[str, Command], int]:
         """Page the list (newest first) until every in-flight command was seen, or the cap."""
@@ -115,54 +135,53 @@ class Poller:
                 page += 1
         return seen, pages
 
-    async def _device_name(self, cmd: InFlight) -> str:
-        req = await self.ctx.requests.get(cmd.request_id)
-        devices: tuple[TargetDevice, ...] = req.devices if req else ()
-        return next((d.name for d in devices if d.device_id == cmd.device_id), cmd.device_id)
+    @staticmethod
+    def _device_name(cmd: InFlight, names: dict[str, dict[str, str]]) -> str:
+        return names.get(cmd.request_id, {}).get(cmd.device_id, cmd.device_id)
 
-    async def _record(self, cmd: InFlight, row: Command) -> int:
+    def _status_change(
+        self, cmd: InFlight, row: Command, names: dict[str, dict[str, str]]
+    ) -> Change:
         new = row.status or ""
         facts = {
-            "device": await self._device_name(cmd),
+            "device": self._device_name(cmd, names),
             "command_id": cmd.command_id,
             "status": new,
             "command_type": cmd.command_type,
             "filename": row.filename if new == "SUCCESS" else None,
         }
-        return await self._apply(
-            cmd,
-            Event.COMMAND_STATUS,
-            CommandChange(cmd.command_id, cmd.status, new, row.completed_date, row.filename),
-            facts,
+        change = CommandChange(
+            cmd.command_id,
+            cmd.status,
+            new,
+            row.completed_date,
+            row.filename,
+            created_date=row.created_date,
+        )
+        return Change(
+            cmd.request_id, Event.COMMAND_STATUS, facts, f"{cmd.command_id}:{new}", change
         )
 
-    async def _flag(self, cmd: InFlight, now: datetime) -> int:
+    def _stuck(self, cmd: InFlight, now: datetime, names: dict[str, dict[str, str]]) -> Change:
         facts = {
-            "device": await self._device_name(cmd),
+            "device": self._device_name(cmd, names),
             "command_id": cmd.command_id,
             "status": cmd.status,
+            "command_type": cmd.command_type,
             "minutes": int((now - cmd.status_changed_at).total_seconds() // 60),
         }
-        return await self._apply(
-            cmd, Event.COMMAND_STUCK, CommandChange(cmd.command_id, cmd.status, None), facts
+        change = CommandChange(cmd.command_id, cmd.status, None)
+        return Change(
+            cmd.request_id, Event.COMMAND_STUCK, facts, f"{cmd.command_id}:{cmd.status}", change
         )
 
-    async def _apply(
-        self, cmd: InFlight, event: Event, change: CommandChange, facts: dict[str, Any]
-    ) -> int:
-        try:
-            await self.ctx.requests.apply(
-                cmd.request_id,
-                event,
-                actor="dexbot",
-                now=self.ctx.clock(),
-                facts=facts,
-                tag=f"{cmd.command_id}:{change.to or cmd.status}",
-                command=change,
-            )
-        except IllegalTransition:  # another replica recorded it first
-            return 0
-        return 1
+
+def _may_be_stuck(cmd: InFlight, seen: dict[str, Command], now: datetime) -> bool:
+    """Whether a command sat in one status past its limit, unflagged, and did not move now."""
+    limit = STUCK_AFTER.get(cmd.status)
+    if command_id_changed(cmd, seen) or limit is None or cmd.stale_flagged:
+        return False
+    return now - cmd.status_changed_at > limit
 
 
 def command_id_changed(cmd: InFlight, seen: dict[str, Command]) -> bool:
