@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     dex_poll_budget_share: float = Field(0.5, gt=0, le=1)
     dex_artifact_max_bytes: int = Field(1_000_000_000, ge=1)
     dex_artifact_dir: str | None = None
+    #: Requests whose slow rows (artifact uploads, summaries) are delivered at once, each in
+    #: its own lane beside the rest of the outbox (``bot.worker.deliver``).
+    dex_upload_concurrency: int = Field(2, ge=1, le=32)
 
     # Runners
     health_host: str = "127.0.0.1"

@@ -15,6 +15,14 @@
 - giving up is an outbox row or a lifecycle step of its own (the parent or card that cannot
   be posted cancels the request; the upload that cannot be done gets a note), so those
   happen exactly once too.
+
+Slow rows (``SLOW``: an artifact upload, a summary that downloads and parses it) run in a
+*lane* of their own request, beside the pass that delivers everyone else's rows, at most
+``dex_upload_concurrency`` lanes at once. A lane then delivers the rest of its request's due
+rows in order, and while it runs the pass leaves that request's rows alone, so one request's
+messages never overtake each other while a 500 MB upload cannot hold up another request's
+thread. A lane's row is claimed and leased like any other (renewed while it runs), so a
+killed process's upload comes back after one lease, as before.
 """
 
 from __future__ import annotations
@@ -49,6 +57,10 @@ LEASE = timedelta(seconds=120)
 MIN_LEASE = timedelta(seconds=2)
 #: How soon a row waiting for its thread looks again.
 DEFER = timedelta(seconds=1)
+#: The kinds that may take minutes (a download and an upload, or a parse): run in lanes.
+SLOW = frozenset({EffectKind.UPLOAD, EffectKind.SUMMARY})
+#: The most passes a lane makes over its request's rows before handing back to the worker.
+LANE_PASSES = 20
 
 
 def lease_for(poll_interval_seconds: float) -> timedelta:
@@ -101,6 +113,7 @@ class Deliverer:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     metrics: Metrics | None = None
     insight: Insight | None = None
+    lanes: dict[str, asyncio.Task[None]] = field(default_factory=dict, repr=False)
 
     @property
     def lease(self) -> timedelta:
@@ -131,14 +144,59 @@ class Deliverer:
     ) -> tuple[int, int]:
         """One pass over what is due now: (rows claimed, rows done)."""
         tried = done = 0
+        held: set[str] = set()  # requests whose later rows wait this pass (order is kept)
         for key in await self.ctx.outbox.due(self.ctx.clock(), limit, request_id=request_id):
             if any(f":{kind.value}:" in key for kind in skip):
+                continue
+            rid = key.split(":", 1)[0]
+            if rid in held or rid in self.lanes:
+                continue  # its lane delivers it, in order
+            if any(f":{kind.value}:" in key for kind in SLOW):
+                if len(self.lanes) < self.ctx.settings.dex_upload_concurrency:
+                    self._open_lane(rid)
+                held.add(rid)
                 continue
             item = await self.ctx.outbox.claim(key, self.ctx.clock(), self.lease)
             if item is not None:
                 tried += 1
                 done += await self._deliver(item)
         return tried, done
+
+    def _open_lane(self, request_id: str) -> None:
+        """Deliver this request's due rows in order, in a task of its own."""
+
+        async def lane() -> None:
+            try:
+                for _ in range(LANE_PASSES):
+                    if not await self._lane_pass(request_id):
+                        break
+            except Exception:  # its rows stay due; the next pass opens a new lane
+                log.exception("the delivery lane of %s failed", request_id)
+            finally:
+                self.lanes.pop(request_id, None)
+
+        self.lanes[request_id] = asyncio.create_task(lane(), name=f"outbox-lane-{request_id}")
+
+    async def _lane_pass(self, request_id: str) -> int:
+        done = 0
+        for key in await self.ctx.outbox.due(self.ctx.clock(), 50, request_id=request_id):
+            item = await self.ctx.outbox.claim(key, self.ctx.clock(), self.lease)
+            if item is not None:
+                done += await self._deliver(item)
+        return done
+
+    async def settle(self) -> None:
+        """Wait until every open lane has finished (tests; a draining shutdown)."""
+        while self.lanes:
+            await asyncio.gather(*list(self.lanes.values()), return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Stop the lanes: their rows stay leased and come back after one lease, looked up in
+        Slack first (an interrupted attempt), like a killed process's."""
+        tasks = list(self.lanes.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _deliver(self, item: OutboxItem) -> int:
         if item.kind is EffectKind.REFRESH_HOME:

@@ -116,3 +116,4 @@ class Worker:
         finally:
             # Also on cancellation (SIGTERM): another replica can take over at once.
             await asyncio.shield(self.svc.leases.release(LEASE_NAME))
+            await self.deliverer.aclose()

@@ -64,9 +64,12 @@ def worker_for(bot: BotHarness) -> Worker:
 
 
 async def advance_and_tick(bot: BotHarness, worker: Worker, seconds: float) -> TickReport:
-    """Move Cloudflare's (and the bot's) clock, then run one worker tick."""
+    """Move Cloudflare's (and the bot's) clock, then run one worker tick, and wait for the
+    delivery lanes it opened (uploads, summaries) to finish."""
     await bot.sim.advance(seconds)
-    return await worker.tick()
+    report = await worker.tick()
+    await worker.deliverer.settle()
+    return report
 
 
 def thread(slack: FakeSlack, parent: Message) -> list[Message]:

@@ -59,6 +59,7 @@ async def test_two_workers_on_postgres_post_and_upload_everything_once(
         reports = await asyncio.gather(*(w.tick() for w in workers))
         assert sum(r.leader for r in reports) == 1
         await asyncio.gather(*(w.deliverer.run_once() for w in workers))
+        await asyncio.gather(*(w.deliverer.settle() for w in workers))
 
     assert duplicates(bot.slack) == {}
     for story in stories:
