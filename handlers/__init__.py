@@ -13,6 +13,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.services.api import BotApi
 from handlers.actions import register_actions
 from handlers.commands import handle_dex
+from handlers.gate import register_gate
 from handlers.home import register_home
 from handlers.views import register_views
 
@@ -37,6 +38,7 @@ def tracked(api: BotApi) -> Callable[[Listener], Listener]:
 def register(app: AsyncApp, api: BotApi) -> None:
     """Attach the ``/dex`` command, button, modal and App Home listeners to ``app``."""
     track = tracked(api)
+    register_gate(app, api)
 
     @app.command("/dex")
     @track

@@ -19,6 +19,7 @@ from bot.domain.model import CaptureRequest, RequestState
 from bot.services.capture import CaptureService, Prepared
 from bot.services.context import Context
 from bot.services.dispatch import dispatch
+from bot.store.replays import Replays
 
 log = logging.getLogger("dexbot.flows")
 DeliverNow = Callable[..., Awaitable[int]]
@@ -50,11 +51,19 @@ class Flows:
         captures: CaptureService,
         deliver_now: DeliverNow,
         permalink: Permalink,
+        replays: Replays | None = None,
     ) -> None:
         self.ctx = ctx
+        self.replays = replays
         self.captures = captures
         self.deliver_now = deliver_now
         self.permalink = permalink
+
+    async def first_sight(self, signature: str, slack_timestamp: int) -> bool:
+        """Whether this signed request is new (False: a replay, to be ignored)."""
+        if self.replays is None:
+            return True
+        return await self.replays.first_sight(signature, slack_timestamp, self.ctx.clock())
 
     async def check_use(self, user_id: str, *, read_only: bool) -> None:
         """``NotARequester`` unless the user may run this kind of ``/dex`` command."""
