@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     dex_poll_budget_share: float = Field(0.5, gt=0, le=1)
     dex_artifact_max_bytes: int = Field(1_000_000_000, ge=1)
     dex_artifact_dir: str | None = None
+    #: How long a thread the bot cannot reach (removed from the channel, channel archived or
+    #: gone) is retried before its replies and upload are given up; the requester is told by
+    #: direct message at once. The artifact stays at Cloudflare and is fetched again then.
+    dex_undeliverable_keep_seconds: int = Field(86_400, ge=60)
 
     # Runners
     health_host: str = "127.0.0.1"

@@ -49,6 +49,14 @@ LEASE = timedelta(seconds=120)
 MIN_LEASE = timedelta(seconds=2)
 #: How soon a row waiting for its thread looks again.
 DEFER = timedelta(seconds=1)
+#: Slack answers meaning the bot cannot reach the request's thread until a person acts
+#: (``/invite``, unarchiving): kept and retried this often, not dropped after six tries.
+UNREACHABLE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+THREAD_KINDS = frozenset(
+    {EffectKind.THREAD_NOTE, EffectKind.THREAD_STATUS, EffectKind.UPLOAD, EffectKind.EDIT_PARENT}
+)
+UNREACHABLE_RETRY = timedelta(minutes=15)
+HOUR = timedelta(hours=1)
 
 
 def lease_for(poll_interval_seconds: float) -> timedelta:
@@ -206,6 +214,8 @@ class Deliverer:
 
     async def _failed(self, item: OutboxItem, req: CaptureRequest, exc: BaseException) -> int:
         now = self.ctx.clock()
+        if slack_error(exc) in UNREACHABLE and item.kind in THREAD_KINDS:
+            return await self._unreachable(item, req, str(slack_error(exc)), now)
         decision = self.policy.decide(exc, item.attempts)
         if not decision.give_up:
             assert decision.delay is not None
@@ -230,6 +240,40 @@ class Deliverer:
                 )
             )
         await self.ctx.outbox.fail(item.key, now, decision.reason, then=then)
+        return 0
+
+    async def _unreachable(
+        self, item: OutboxItem, req: CaptureRequest, error: str, now: datetime
+    ) -> int:
+        """The thread cannot be reached: tell the requester once, keep the row and retry it
+        on a long back-off until the setting's deadline, then give up and say so, once."""
+        keep = timedelta(seconds=self.ctx.settings.dex_undeliverable_keep_seconds)
+        deadline = (item.created_at or now) + keep
+        facts = {"error": error, "channel": req.channel_id, "hours": round(keep / HOUR, 1)}
+        if now < deadline:
+            tell = Effect(
+                EffectKind.TELL_REQUESTER,
+                req.id,
+                Event.COMMAND_STATUS,
+                "thread-unreachable",
+                Note.THREAD_UNREACHABLE,
+                facts,
+            )
+            await self.ctx.outbox.add_once(tell, now)
+            at = min(deadline, now + UNREACHABLE_RETRY)
+            await self.ctx.outbox.retry(item.key, now, at, error)
+            return 0
+        log.error("outbox %s gave up: the thread stayed unreachable (%s)", item.key, error)
+        gave_up = Effect(
+            EffectKind.TELL_REQUESTER,
+            req.id,
+            Event.COMMAND_STATUS,
+            "thread-gave-up",
+            Note.THREAD_GAVE_UP,
+            facts,
+        )
+        await self.ctx.outbox.add_once(gave_up, now)
+        await self.ctx.outbox.fail(item.key, now, error)
         return 0
 
     # -- the performers ------------------------------------------------------------------
