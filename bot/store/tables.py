@@ -234,3 +234,18 @@ class SeenSignatureRow(Base):
     signature: Mapped[str] = mapped_column(String(100), primary_key=True)
     slack_timestamp: Mapped[int] = mapped_column(Integer)
     seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class SlashIntentRow(Base):
+    """A ``/dex`` command written down before Slack is acknowledged, removed once answered.
+    One left behind means the process died in between: the worker tells the requester."""
+
+    __tablename__ = "slash_intents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(index=True)

@@ -86,6 +86,8 @@ class Renderers:
     summary: Callable[..., RenderedLike]  # (summary, *, label)
     status_after: Callable[[list[tuple[str, StatusChange]]], RenderedLike]
     failure: Callable[[FailureExplanation], RenderedLike]
+    #: A slash command its process never answered, from the command's text.
+    dropped: Callable[[str], RenderedLike] | None = None
 
 
 class Deferred(Exception):

@@ -158,6 +158,14 @@ def requester_text(note: Note, facts: Mapping[str, Any], req: CaptureRequest) ->
     return _note_text(note, facts)
 
 
+def render_dropped(text: str) -> Rendered:
+    """A direct message: the slash command was acknowledged, then lost (a restart)."""
+    return render_thread_note(
+        f"I lost your command `/dex {inert(text, 200)}` when I restarted before I could "
+        "act on it. Nothing was stored or sent to Cloudflare; please send it again."
+    )
+
+
 def render_requester_note(note: Note, facts: Mapping[str, Any], req: CaptureRequest) -> Rendered:
     """A direct message to the requester."""
     return render_thread_note(requester_text(note, facts, req))
