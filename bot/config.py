@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     # Worker
     dex_poll_interval_seconds: float = Field(15.0, gt=0)
     dex_poll_budget_share: float = Field(0.5, gt=0, le=1)
+    #: A request left dispatching this long was interrupted, and is reconciled. Keep it far
+    #: above the 60-second dispatch budget; tests of stalled replicas make it short.
+    dex_dispatch_grace_seconds: float = Field(300.0, gt=0)
     dex_artifact_max_bytes: int = Field(1_000_000_000, ge=1)
     dex_artifact_dir: str | None = None
     #: How long a thread the bot cannot reach (removed from the channel, channel archived or

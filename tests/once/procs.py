@@ -32,8 +32,27 @@ def serve_process(
     bot: BotHarness, tmp_path: Path, name: str, **env_extra: str
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """``python -m bot serve`` on a free port (its URL with it); SIGKILLed on the way out."""
-    s = bot.settings
     port = free_port()
+    with bot_process(bot, tmp_path, name, ["serve", "--port", str(port)], env_extra) as proc:
+        yield proc, f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def worker_process(
+    bot: BotHarness, tmp_path: Path, name: str, **env_extra: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m bot worker`` (health on a free port); SIGKILLed on the way out."""
+    extra = {"WORKER_HEALTH_PORT": str(free_port()), **env_extra}
+    with bot_process(bot, tmp_path, name, ["worker"], extra) as proc:
+        yield proc
+
+
+@contextmanager
+def bot_process(
+    bot: BotHarness, tmp_path: Path, name: str, args: list[str], env_extra: dict[str, str]
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m bot ARGS`` against the harness's simulator, fake Slack and database."""
+    s = bot.settings
     env = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": str(REPO),
@@ -46,21 +65,20 @@ def serve_process(
         "DATABASE_URL": s.database_url,
         "DEX_REQUESTERS": "S0SUPPORT",
         "DEX_APPROVERS": "S0MANAGER",
-        "HEALTH_PORT": "0",
         **env_extra,
     }
     if s.dex_approval_channel:
         env["DEX_APPROVAL_CHANNEL"] = s.dex_approval_channel
     log = (tmp_path / f"{name}.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "--port", str(port)],
+        [sys.executable, "-m", "bot", *args],
         cwd=tmp_path,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     try:
-        yield proc, f"http://127.0.0.1:{port}"
+        yield proc
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGCONT)
