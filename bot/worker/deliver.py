@@ -52,8 +52,16 @@ DEFER = timedelta(seconds=1)
 #: Slack answers meaning the bot cannot reach the request's thread until a person acts
 #: (``/invite``, unarchiving): kept and retried this often, not dropped after six tries.
 UNREACHABLE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+#: Everything that goes into (or edits) the request's thread in the requester's channel.
 THREAD_KINDS = frozenset(
-    {EffectKind.THREAD_NOTE, EffectKind.THREAD_STATUS, EffectKind.UPLOAD, EffectKind.EDIT_PARENT}
+    {
+        EffectKind.THREAD_NOTE,
+        EffectKind.THREAD_STATUS,
+        EffectKind.UPLOAD,
+        EffectKind.SUMMARY,
+        EffectKind.STATUS_AFTER,
+        EffectKind.EDIT_PARENT,
+    }
 )
 UNREACHABLE_RETRY = timedelta(minutes=15)
 HOUR = timedelta(hours=1)

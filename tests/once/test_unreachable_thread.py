@@ -57,6 +57,11 @@ async def test_the_requester_is_told_and_the_thread_is_filled_in_later(bot: BotH
     assert shared.shares[0].thread_ts == story.parent.ts
     assert len(dms(bot)) == 1
     assert duplicates(bot.slack) == {}
+    async with bot.dexbot.services.outbox.sessions() as s:
+        states = set(
+            await s.scalars(select(OutboxRow.state).where(OutboxRow.request_id == story.request_id))
+        )
+    assert states == {"done"}  # nothing given up: the summary and status notes too
 
 
 @pytest.mark.botenv(dex_undeliverable_keep_seconds=3600)
