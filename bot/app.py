@@ -35,8 +35,10 @@ from bot.services.queries import Queries
 from bot.slackapi.directory import Directory
 from bot.store.db import create_engine, migrate, session_factory
 from bot.store.home import HomeStore
+from bot.store.intents import Intents
 from bot.store.leases import Leases
 from bot.store.outbox import Outbox
+from bot.store.replays import Replays
 from bot.store.transitions import RequestStore
 from bot.worker.artifacts import ArtifactRelay
 from bot.worker.deliver import Deliverer, Renderers
@@ -120,6 +122,7 @@ def _renderers() -> Renderers:
         summary=insight.render_summary,
         status_after=insight.render_status_after,
         failure=insight.render_failure,
+        dropped=notes.render_dropped,
     )
 
 
@@ -191,7 +194,14 @@ def build_services(
     svc.resources.push_async_callback(relay.aclose)
     svc.deliverer.upload = relay
     svc.deliverer.insight = _insight(svc, artifact_dir)
-    svc.flows = Flows(svc, svc.captures, svc.deliverer.run_once, svc.permalink)
+    svc.flows = Flows(
+        svc,
+        svc.captures,
+        svc.deliverer.run_once,
+        svc.permalink,
+        Replays(sessions),
+        Intents(sessions),
+    )
     # The presets hook: an approval policy, when one is configured, lists them.
     svc.home = HomeService(svc, svc.homes, presets=lambda: presets_of(getattr(svc, "policy", None)))
     svc.home.publish = svc.deliverer.home = HomePublisher(svc.home, slack, _home_renderer())

@@ -122,11 +122,18 @@ class Settings(BaseSettings):
     # Worker
     dex_poll_interval_seconds: float = Field(15.0, gt=0)
     dex_poll_budget_share: float = Field(0.5, gt=0, le=1)
+    #: A request left dispatching this long was interrupted, and is reconciled. Keep it far
+    #: above the 60-second dispatch budget; tests of stalled replicas make it short.
+    dex_dispatch_grace_seconds: float = Field(300.0, gt=0)
     dex_artifact_max_bytes: int = Field(1_000_000_000, ge=1)
     dex_artifact_dir: str | None = None
     #: Requests whose slow rows (artifact uploads, summaries) are delivered at once, each in
     #: its own lane beside the rest of the outbox (``bot.worker.deliver``).
     dex_upload_concurrency: int = Field(2, ge=1, le=32)
+    #: How long a thread the bot cannot reach (removed from the channel, channel archived or
+    #: gone) is retried before its replies and upload are given up; the requester is told by
+    #: direct message at once. The artifact stays at Cloudflare and is fetched again then.
+    dex_undeliverable_keep_seconds: int = Field(86_400, ge=60)
 
     # Runners
     health_host: str = "127.0.0.1"

@@ -12,7 +12,8 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.services.api import BotApi
 from handlers.actions import register_actions
-from handlers.commands import handle_dex
+from handlers.commands import handle_dex, read_only_text
+from handlers.gate import register_gate
 from handlers.home import register_home
 from handlers.views import register_views
 
@@ -37,13 +38,27 @@ def tracked(api: BotApi) -> Callable[[Listener], Listener]:
 def register(app: AsyncApp, api: BotApi) -> None:
     """Attach the ``/dex`` command, button, modal and App Home listeners to ``app``."""
     track = tracked(api)
+    register_gate(app, api)
 
     @app.command("/dex")
     @track
     async def dex_command(ack: Any, body: dict[str, Any], respond: Any, client: Any) -> None:
-        # Slack gives us 3 s: acknowledge first, answer through the response_url after.
+        # Slack gives us 3 s: write the command down (one small insert), acknowledge, answer
+        # through the response_url after. A process killed in between leaves the row behind,
+        # and the worker tells the requester instead of the command vanishing.
+        intent = None
+        if not read_only_text(body.get("text") or "", api):
+            intent = await api.flows.write_down(
+                team_id=str(body.get("team_id") or ""),
+                channel_id=str(body.get("channel_id") or ""),
+                user_id=str(body.get("user_id") or ""),
+                text=str(body.get("text") or ""),
+            )
         await ack()
-        await handle_dex(api, body, respond, client)
+        try:
+            await handle_dex(api, body, respond, client)
+        finally:
+            await api.flows.answered(intent)
 
     register_actions(app, api, track)
     register_views(app, api, track)

@@ -27,6 +27,14 @@ log = logging.getLogger("dexbot.commands")
 READ_ONLY = (g.Help, g.Unknown, g.Status, g.Devices, g.QuotaAsk, g.History)
 
 
+def read_only_text(text: str, api: BotApi) -> bool:
+    """Whether ``/dex <text>`` only reads (help, status, history …): nothing to lose."""
+    try:
+        return isinstance(g.parse(text, api.limits), READ_ONLY)
+    except g.ParseError:
+        return True  # answered with the problem at once; nothing would be stored
+
+
 def responder(respond: AsyncRespond) -> Any:
     """A reply function that sends a ``Rendered`` ephemerally via the response_url."""
 

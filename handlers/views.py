@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -13,9 +14,10 @@ from slack_bolt.async_app import AsyncApp
 from bot.blockkit import input_block_ids
 from bot.domain import durations
 from bot.domain import grammar as g
+from bot.domain.durations import INVISIBLE
 from bot.domain.errors import DeviceOffline, Problem
+from bot.domain.grammar import MAX_TEXT
 from bot.domain.model import CommandType, RequestState
-from bot.domain.text import clean_reason
 from bot.services.api import BotApi
 from handlers.blocks.common import Rendered
 from handlers.blocks.form_read import (
@@ -24,7 +26,7 @@ from handlers.blocks.form_read import (
     offline_error,
     read_submission,
 )
-from handlers.blocks.parse_text import describe_read_error
+from handlers.blocks.parse_text import describe_parse_error, describe_read_error
 from handlers.blocks.problems import describe_problem
 from handlers.capture import submitted_answer
 from handlers.errors import guarded
@@ -36,6 +38,17 @@ log = logging.getLogger("dexbot.views")
 PREFLIGHT_BUDGET_SECONDS = 2.0
 
 
+#: What a form's selects can hold: a Slack user id, a device id (``id|...``) or "all".
+_USER = re.compile(r"[UW][A-Z0-9]{2,20}")
+_DEVICE = re.compile(r"__all__|[A-Za-z0-9-]{1,64}(\|[A-Za-z0-9-]{1,64})?")
+_INTERFACE_VALUES = ("default", "tunnel")
+
+
+def _text(value: Any) -> str:
+    """A text field's value; anything else (a forged list, a number) reads as empty."""
+    return (value if isinstance(value, str) else "").translate(INVISIBLE)[:MAX_TEXT]
+
+
 def capture_from_form(
     values: dict[str, Any], limits: g.Limits
 ) -> tuple[g.CaptureAsk | None, dict[str, str]]:
@@ -44,8 +57,13 @@ def capture_from_form(
     user = values.get(BlockId.USER.value)
     kind_raw = values.get(BlockId.TYPE.value)
     device = values.get(BlockId.DEVICE.value)
-    reason = clean_reason(str(values.get(BlockId.REASON.value) or "")) or None
-    if not user:
+    reason: str | None = None
+    try:
+        reason = g.reason_text(_text(values.get(BlockId.REASON.value)))
+    except g.ParseError as exc:
+        errors[BlockId.REASON.value] = describe_parse_error(exc)
+    if not isinstance(user, str) or not _USER.fullmatch(user):
+        user = None  # a forged value is treated as no pick: the same answer
         errors[BlockId.USER.value] = "Pick the person whose device should run it."
     try:
         kind = CommandType(kind_raw) if kind_raw else None
@@ -53,14 +71,16 @@ def capture_from_form(
         kind = None
     if kind is None:
         errors[BlockId.TYPE.value] = "Pick what to run."
+    if not isinstance(device, str) or not _DEVICE.fullmatch(device):
+        device = None
     if user and not device:  # the device select only exists once a person is picked
         errors[BlockId.DEVICE.value] = "Pick a device."
-    if limits.require_reason and not reason:
+    if limits.require_reason and not reason and BlockId.REASON.value not in errors:
         errors[BlockId.REASON.value] = "Say why you need this; the approver will read it."
     minutes = size = snaplen = None
     notes: list[str] = []
     if kind is CommandType.PCAP:
-        raw = (values.get(BlockId.DURATION.value) or "").strip()
+        raw = _text(values.get(BlockId.DURATION.value)).strip()
         try:
             minutes = durations.parse_minutes(raw) if raw else limits.pcap_default_minutes
             if minutes > limits.pcap_max_minutes:
@@ -68,12 +88,12 @@ def capture_from_form(
                 notes.append(f"Capture length clamped to {minutes} min.")
         except durations.ReadError as exc:
             errors[BlockId.DURATION.value] = describe_read_error(exc)
-        raw = (values.get(BlockId.SIZE.value) or "").strip()
+        raw = _text(values.get(BlockId.SIZE.value)).strip()
         try:
             size = durations.parse_size_mb(raw, limits.max_size_mb) if raw else None
         except durations.ReadError as exc:
             errors[BlockId.SIZE.value] = describe_read_error(exc).replace("--size", "Size")
-        raw = (values.get(BlockId.SNAPLEN.value) or "").strip()
+        raw = _text(values.get(BlockId.SNAPLEN.value)).strip()
         try:
             snaplen = durations.parse_snaplen(raw, limits.max_snaplen) if raw else None
         except durations.ReadError as exc:
@@ -83,7 +103,8 @@ def capture_from_form(
     if errors or kind is None or not user or not device:
         return None, errors
     all_devices = device == "__all__"
-    interfaces = tuple(values.get(BlockId.INTERFACES.value) or ()) or None
+    picked = values.get(BlockId.INTERFACES.value) or ()
+    interfaces = tuple(i for i in picked if i in _INTERFACE_VALUES) or None
     routes = values.get(BlockId.ALL_ROUTES.value)
     return g.CaptureAsk(
         command_type=kind,
@@ -159,13 +180,18 @@ def register_views(app: AsyncApp, api: BotApi, track: Callable[[Any], Any]) -> N
     @app.view(CallbackId.DENY_REASON.value)
     @track
     async def on_deny_reason(ack: Any, body: dict[str, Any], client: Any) -> None:
-        await ack()
         view = body["view"]
         request_id = view.get("private_metadata") or ""
-        note = read_submission(view["state"]["values"]).get(BlockId.REASON.value) or ""
+        raw = read_submission(view["state"]["values"]).get(BlockId.REASON.value)
+        try:
+            note = g.reason_text(_text(raw))  # the same check as a request's reason
+        except g.ParseError as exc:
+            await ack(**modal_errors({BlockId.REASON.value: describe_parse_error(exc)}))
+            return
+        await ack()
         decider = body["user"]["id"]
         async with guarded(_dm(client, decider, decider), log):
-            await api.flows.deny(request_id, decider, str(note).strip() or None)
+            await api.flows.deny(request_id, decider, note)
 
 
 async def _submit(

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.plugins.slack",
     "tests.plugins.db",
     "tests.plugins.bot",
+    "tests.plugins.ci",
 ]

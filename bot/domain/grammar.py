@@ -612,9 +612,7 @@ def _capture(kind: CommandType | None, text: str, tokens: list[Token], limits: L
         _read(read_snaplen, snaplen, limits.max_snaplen) if isinstance(snaplen, str) else None,
         limits.max_snaplen,
     )
-    reason = str(options.get("reason", "")) or None
-    if reason is not None and len(reason) > MAX_REASON:
-        raise ParseError(ParseProblem.REASON_TOO_LONG, limit=MAX_REASON, length=len(reason))
+    reason = reason_text(str(options.get("reason", "")))
     draft = CaptureDraft(
         kind,
         target,
@@ -679,6 +677,18 @@ def _typed(kind: CommandType | None) -> Callable[[str, list[Token], Limits], Par
 
 _VERBS = {"status": _status, "devices": _devices, "device": _devices, "quota": _quota}
 _VERBS |= {"history": _history, "capture": _typed(None)} | {w: _typed(k) for w, k in _TYPES.items()}
+
+
+def reason_text(raw: str | None) -> str | None:
+    """A reason (or a deny note) as stored: invisible and control characters (NUL among
+    them) removed, trimmed, None when empty. The one check the slash command and both forms
+    share; raises ``ParseError`` past ``MAX_REASON`` characters."""
+    if raw is None:
+        return None
+    text = clean_reason(raw.translate(INVISIBLE))
+    if len(text) > MAX_REASON:
+        raise ParseError(ParseProblem.REASON_TOO_LONG, limit=MAX_REASON, length=len(text))
+    return text or None
 
 
 def parse(text: str, limits: Limits = Limits()) -> Parsed:

@@ -67,6 +67,8 @@ class Note(StrEnum):
     STUCK = "stuck"
     CANCELLED = "cancelled"
     UPLOAD_GAVE_UP = "upload_gave_up"
+    THREAD_UNREACHABLE = "thread_unreachable"  # told the requester: kept, retried later
+    THREAD_GAVE_UP = "thread_gave_up"  # told the requester: the thread stayed unreachable
 
 
 QuotaMove = Literal["reserve", "consume", "release"]

@@ -35,7 +35,8 @@ class AccessPolicy:
     ) -> bool:
         """Raise ``NotApprover``/``SelfApproval`` unless ``user_id`` may decide; True when it
         is break-glass (an approver approving their own request, allowed by the setting)."""
-        if not await directory.is_listed(user_id, self.approvers):
+        # Fresh: a click is a decision, and group membership may have changed since the cache.
+        if not await directory.is_listed(user_id, self.approvers, fresh=True):
             raise NotApprover()
         if user_id == requester_id:
             if not self.allow_self_approval:

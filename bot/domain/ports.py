@@ -20,8 +20,11 @@ class DirectoryPort(Protocol):
         """A user by ID; raises ``UnknownUser``."""
         ...
 
-    async def is_listed(self, user_id: str, principals: Iterable[str]) -> bool:
-        """Whether the user is listed directly or through a user group."""
+    async def is_listed(
+        self, user_id: str, principals: Iterable[str], *, fresh: bool = False
+    ) -> bool:
+        """Whether the user is listed directly or through a user group; ``fresh`` when it
+        decides something (approve, deny), so a removed member is refused within seconds."""
         ...
 
 

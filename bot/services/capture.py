@@ -238,6 +238,7 @@ class CaptureService:
         )
         if break_glass:
             log.warning("break-glass: %s approves their own request %s", approver, req.short_id)
+        read_at = self.ctx.clock()  # what Cloudflare's figure can not yet include starts here
         fc = await self.forecast(req.units)
         try:
             out = await self.ctx.requests.apply(
@@ -247,6 +248,7 @@ class CaptureService:
                 now=self.ctx.clock(),
                 facts={"approver": approver, "break_glass": break_glass},
                 quota_remaining=fc.quota - fc.used,
+                quota_read_at=read_at,
             )
         except QuotaShort:
             raise QuotaShort(forecast=fc, at="approval") from None

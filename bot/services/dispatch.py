@@ -158,6 +158,21 @@ async def dispatch(ctx: Context, request_id: str, *, actor: str) -> CaptureReque
     return await ctx.requests.get(request_id)
 
 
+async def _still_owned(ctx: Context, owned: Claim) -> bool:
+    """Whether this attempt still owns the request. A process frozen (SIGSTOP, a long GC
+    pause) past the grace may have been taken over: it must not POST after waking."""
+    now = await ctx.requests.get(owned.request.id)
+    attempts = await ctx.requests.dispatch_attempts(owned.request.id)
+    if now is not None and now.state is RequestState.DISPATCHING and attempts == owned.attempt:
+        return True
+    log.warning(
+        "request %s: attempt %d was taken over; not sending",
+        owned.request.short_id,
+        owned.attempt,
+    )
+    return False
+
+
 async def _send(ctx: Context, owned: Claim) -> None:
     req = owned.request
     try:
@@ -165,6 +180,8 @@ async def _send(ctx: Context, owned: Claim) -> None:
             quota = await ctx.dex.get_quota()
     except (*NOTHING_SENT, TimeoutError) as e:
         await _back_to_approved(ctx, owned, type(e).__name__, counts=not isinstance(e, RATE_LIMITS))
+        return
+    if not await _still_owned(ctx, owned):  # the last look before quota is spent
         return
     if quota.remaining < req.units:
         await _fail(ctx, owned, "quota_used_up", reset_time=quota.reset_time.isoformat())
@@ -233,14 +250,13 @@ async def recover(ctx: Context, *, actor: str) -> int:
     """Finish interrupted dispatches: reconcile stale DISPATCHING, send stale APPROVED."""
     now = ctx.clock()
     handled = 0
-    for req in await ctx.requests.in_state([RequestState.DISPATCHING], before=now - DISPATCH_GRACE):
+    grace = timedelta(seconds=ctx.settings.dex_dispatch_grace_seconds)
+    for req in await ctx.requests.in_state([RequestState.DISPATCHING], before=now - grace):
         try:  # one request's trouble must not hold up the others
             handled += await _recover_one(ctx, req, actor)
         except Exception:
             log.warning("request %s: recovery failed; will try again", req.short_id, exc_info=True)
-    for req in await ctx.requests.in_state(
-        [RequestState.APPROVED], before=now - DISPATCH_GRACE / 10
-    ):
+    for req in await ctx.requests.in_state([RequestState.APPROVED], before=now - grace / 10):
         try:
             if await dispatch(ctx, req.id, actor=actor) is not None:
                 handled += 1

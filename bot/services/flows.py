@@ -19,6 +19,8 @@ from bot.domain.model import CaptureRequest, RequestState
 from bot.services.capture import CaptureService, Prepared
 from bot.services.context import Context
 from bot.services.dispatch import dispatch
+from bot.store.intents import Intents
+from bot.store.replays import Replays
 
 log = logging.getLogger("dexbot.flows")
 DeliverNow = Callable[..., Awaitable[int]]
@@ -50,11 +52,37 @@ class Flows:
         captures: CaptureService,
         deliver_now: DeliverNow,
         permalink: Permalink,
+        replays: Replays | None = None,
+        intents: Intents | None = None,
     ) -> None:
         self.ctx = ctx
+        self.replays = replays
+        self.intents = intents
         self.captures = captures
         self.deliver_now = deliver_now
         self.permalink = permalink
+
+    async def first_sight(self, signature: str, slack_timestamp: int) -> bool:
+        """Whether this signed request is new (False: a replay, to be ignored)."""
+        if self.replays is None:
+            return True
+        return await self.replays.first_sight(signature, slack_timestamp, self.ctx.clock())
+
+    async def write_down(
+        self, *, team_id: str, channel_id: str, user_id: str, text: str
+    ) -> str | None:
+        """Record a slash command before it is acknowledged (see ``bot.store.intents``);
+        the id to ``answered`` once it was answered."""
+        if self.intents is None:
+            return None
+        return await self.intents.open(
+            team_id=team_id, channel_id=channel_id, user_id=user_id, text=text, now=self.ctx.clock()
+        )
+
+    async def answered(self, intent_id: str | None) -> None:
+        """The slash command got its answer: nothing to tell later."""
+        if self.intents is not None and intent_id is not None:
+            await self.intents.close(intent_id)
 
     async def check_use(self, user_id: str, *, read_only: bool) -> None:
         """``NotARequester`` unless the user may run this kind of ``/dex`` command."""

@@ -1,5 +1,10 @@
 """Who is who in Slack: a user's email (``users.info``, needs ``users:read.email``) and
-user-group membership (``usergroups.users.list``, Tier 2: cached). Both cached with a TTL."""
+user-group membership (``usergroups.users.list``, Tier 2: cached). Both cached with a TTL.
+
+A decision (approve, deny) reads membership ``fresh``, from Slack and not the cache, so someone
+just removed from the approvers' group cannot approve on a ten-minute-old copy. Decisions are
+rare (a few a day), well inside the method's Tier 2 limit; read-only commands, the bulk of the
+calls, keep the cache."""
 
 from __future__ import annotations
 
@@ -52,9 +57,10 @@ class Directory:
         self._users[user_id] = (self._clock(), user)
         return user
 
-    async def members(self, group_id: str) -> frozenset[str]:
-        """User IDs in a user group (empty for an unknown group)."""
-        hit = self._groups.get(group_id)
+    async def members(self, group_id: str, *, fresh: bool = False) -> frozenset[str]:
+        """User IDs in a user group (empty for an unknown group); ``fresh`` asks Slack even
+        when a cached copy is still within its TTL (and refreshes the cache)."""
+        hit = None if fresh else self._groups.get(group_id)
         if hit and self._clock() - hit[0] < self._ttl:
             return hit[1]
         try:
@@ -67,12 +73,15 @@ class Directory:
         self._groups[group_id] = (self._clock(), members)
         return members
 
-    async def is_listed(self, user_id: str, principals: Iterable[str]) -> bool:
-        """Whether ``user_id`` is one of ``principals`` or in one of the listed groups."""
+    async def is_listed(
+        self, user_id: str, principals: Iterable[str], *, fresh: bool = False
+    ) -> bool:
+        """Whether ``user_id`` is one of ``principals`` or in one of the listed groups
+        (``fresh``: membership read from Slack, for a decision)."""
         listed = list(principals)
         if user_id in listed:
             return True
         for principal in listed:
-            if principal.startswith("S") and user_id in await self.members(principal):
+            if principal.startswith("S") and user_id in await self.members(principal, fresh=fresh):
                 return True
         return False

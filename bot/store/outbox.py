@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.lifecycle import Effect, EffectKind
@@ -191,6 +192,16 @@ class Outbox:
         return await self._settle(
             key, PENDING, now=now, next_at=at, attempts=OutboxRow.attempts - 1
         )
+
+    async def add_once(self, effect: Effect, now: datetime) -> bool:
+        """Enqueue ``effect`` unless its key is already there (then False): a follow-up that
+        several rows may ask for, such as telling the requester their thread is unreachable."""
+        try:
+            async with self.sessions() as s, s.begin():
+                enqueue_effects(s, [effect], now)
+        except IntegrityError:
+            return False
+        return True
 
     async def get(self, key: str) -> OutboxRow | None:
         """The row, for inspection."""

@@ -223,3 +223,29 @@ class SlackEventRow(Base):
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     event_type: Mapped[str] = mapped_column(String(48))
     received_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class SeenSignatureRow(Base):
+    """A signed Slack request already acted on, kept for Slack's 5-minute replay window so a
+    replayed copy (same body, same signature) does nothing, on whichever replica it lands."""
+
+    __tablename__ = "seen_signatures"
+
+    signature: Mapped[str] = mapped_column(String(100), primary_key=True)
+    slack_timestamp: Mapped[int] = mapped_column(Integer)
+    seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class SlashIntentRow(Base):
+    """A ``/dex`` command written down before Slack is acknowledged, removed once answered.
+    One left behind means the process died in between: the worker tells the requester."""
+
+    __tablename__ = "slash_intents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(index=True)

@@ -186,6 +186,7 @@ class RequestStore(RequestReads):
         tag: str | None = None,
         fence: int | None = None,
         quota_remaining: int | None = None,
+        quota_read_at: datetime | None = None,
         values: dict[str, Any] | None = None,
         commands: Sequence[CommandRecord] = (),
         command: CommandChange | None = None,
@@ -194,7 +195,9 @@ class RequestStore(RequestReads):
 
         Raises ``UnknownRequest``, ``IllegalTransition`` (the table forbids it), ``LostRace``
         (another caller changed it first) or ``QuotaShort`` (an approval the quota left after
-        reservations, ``quota_remaining``, cannot cover; nothing is written).
+        reservations, ``quota_remaining``, cannot cover; nothing is written). With
+        ``quota_read_at``, units consumed since that read count against it as well: Cloudflare's
+        figure may predate them.
         """
         applied: list[Event] = []
         async with self.sessions() as s, s.begin():
@@ -209,6 +212,7 @@ class RequestStore(RequestReads):
                 tag=tag,
                 fence=fence,
                 quota_remaining=quota_remaining,
+                quota_read_at=quota_read_at,
                 values=values or {},
                 commands=commands,
                 command=command,
@@ -293,6 +297,7 @@ class RequestStore(RequestReads):
         tag: str | None = None,
         fence: int | None = None,
         quota_remaining: int | None = None,
+        quota_read_at: datetime | None = None,
         values: dict[str, Any] | None = None,
         commands: Sequence[CommandRecord] = (),
         command: CommandChange | None = None,
@@ -332,7 +337,7 @@ class RequestStore(RequestReads):
             raise LostRace(before, event)
         row = await s.get(CaptureRequestRow, request_id, populate_existing=True)
         assert row is not None
-        await _move_quota(s, step.quota, row, now, quota_remaining)
+        await _move_quota(s, step.quota, row, now, quota_remaining, quota_read_at)
         if step.decision:
             _decide(s, row, event, actor, now, facts)
         if event is Event.DISPATCHED:
@@ -433,17 +438,36 @@ async def _all_final(s: AsyncSession, request_id: str) -> bool:
     return not open_left
 
 
+#: Replicas' clocks differ a little; count consumptions this much before the read too.
+QUOTA_READ_SKEW = timedelta(seconds=5)
+
+
+async def count_consumed_since(s: AsyncSession, since: datetime) -> int:
+    """Units turned from held into used since ``since``."""
+    value = await s.scalar(
+        select(func.coalesce(func.sum(QuotaReservationRow.units), 0)).where(
+            QuotaReservationRow.state == "consumed", QuotaReservationRow.updated_at >= since
+        )
+    )
+    return int(value or 0)
+
+
 async def _move_quota(
     s: AsyncSession,
     move: str | None,
     row: CaptureRequestRow,
     now: datetime,
     quota_remaining: int | None,
+    quota_read_at: datetime | None = None,
 ) -> None:
     if move == "reserve":
         units = len(row.devices)
         if quota_remaining is not None:
             held = await count_held(s)
+            if quota_read_at is not None:
+                # A dispatch that finished after the quota was read turned a reservation into
+                # usage Cloudflare's figure may not show yet: still count it (conservative).
+                held += await count_consumed_since(s, quota_read_at - QUOTA_READ_SKEW)
             if quota_remaining - held - units < 0:
                 raise QuotaShort(held=held, units=units, at="approval")  # rolls back
         s.add(

@@ -61,6 +61,22 @@ DEFER = timedelta(seconds=1)
 SLOW = frozenset({EffectKind.UPLOAD, EffectKind.SUMMARY})
 #: The most passes a lane makes over its request's rows before handing back to the worker.
 LANE_PASSES = 20
+#: Slack answers meaning the bot cannot reach the request's thread until a person acts
+#: (``/invite``, unarchiving): kept and retried this often, not dropped after six tries.
+UNREACHABLE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+#: Everything that goes into (or edits) the request's thread in the requester's channel.
+THREAD_KINDS = frozenset(
+    {
+        EffectKind.THREAD_NOTE,
+        EffectKind.THREAD_STATUS,
+        EffectKind.UPLOAD,
+        EffectKind.SUMMARY,
+        EffectKind.STATUS_AFTER,
+        EffectKind.EDIT_PARENT,
+    }
+)
+UNREACHABLE_RETRY = timedelta(minutes=15)
+HOUR = timedelta(hours=1)
 
 
 def lease_for(poll_interval_seconds: float) -> timedelta:
@@ -90,6 +106,8 @@ class Renderers:
     summary: Callable[..., RenderedLike]  # (summary, *, label)
     status_after: Callable[[list[tuple[str, StatusChange]]], RenderedLike]
     failure: Callable[[FailureExplanation], RenderedLike]
+    #: A slash command its process never answered, from the command's text.
+    dropped: Callable[[str], RenderedLike] | None = None
 
 
 class Deferred(Exception):
@@ -264,6 +282,8 @@ class Deliverer:
 
     async def _failed(self, item: OutboxItem, req: CaptureRequest, exc: BaseException) -> int:
         now = self.ctx.clock()
+        if slack_error(exc) in UNREACHABLE and item.kind in THREAD_KINDS:
+            return await self._unreachable(item, req, str(slack_error(exc)), now)
         decision = self.policy.decide(exc, item.attempts)
         if not decision.give_up:
             assert decision.delay is not None
@@ -288,6 +308,40 @@ class Deliverer:
                 )
             )
         await self.ctx.outbox.fail(item.key, now, decision.reason, then=then)
+        return 0
+
+    async def _unreachable(
+        self, item: OutboxItem, req: CaptureRequest, error: str, now: datetime
+    ) -> int:
+        """The thread cannot be reached: tell the requester once, keep the row and retry it
+        on a long back-off until the setting's deadline, then give up and say so, once."""
+        keep = timedelta(seconds=self.ctx.settings.dex_undeliverable_keep_seconds)
+        deadline = (item.created_at or now) + keep
+        facts = {"error": error, "channel": req.channel_id, "hours": round(keep / HOUR, 1)}
+        if now < deadline:
+            tell = Effect(
+                EffectKind.TELL_REQUESTER,
+                req.id,
+                Event.COMMAND_STATUS,
+                "thread-unreachable",
+                Note.THREAD_UNREACHABLE,
+                facts,
+            )
+            await self.ctx.outbox.add_once(tell, now)
+            at = min(deadline, now + UNREACHABLE_RETRY)
+            await self.ctx.outbox.retry(item.key, now, at, error)
+            return 0
+        log.error("outbox %s gave up: the thread stayed unreachable (%s)", item.key, error)
+        gave_up = Effect(
+            EffectKind.TELL_REQUESTER,
+            req.id,
+            Event.COMMAND_STATUS,
+            "thread-gave-up",
+            Note.THREAD_GAVE_UP,
+            facts,
+        )
+        await self.ctx.outbox.add_once(gave_up, now)
+        await self.ctx.outbox.fail(item.key, now, error)
         return 0
 
     # -- the performers ------------------------------------------------------------------

@@ -24,7 +24,9 @@ from bot.services.capture import CaptureService
 from bot.services.context import Context
 from bot.services.dispatch import recover
 from bot.store.commands import CommandStore
+from bot.store.intents import Intents
 from bot.worker.deliver import Deliverer
+from bot.worker.intents import tell_left_behind
 from bot.worker.poller import CycleReport, Poller
 
 log = logging.getLogger("dexbot.worker")
@@ -63,6 +65,7 @@ class Worker:
         self.metrics: Metrics | None = getattr(services, "metrics", None)
         self.poller = Poller(services, CommandStore(services.requests.sessions))
         self.failures = 0  # poll cycles failed in a row, for the back-off
+        self.intents = Intents(services.requests.sessions)
 
     async def tick(self) -> TickReport:
         """One pass of every duty; never raises."""
@@ -97,6 +100,9 @@ class Worker:
             try:
                 expired = len(await self.captures.expire_due())
                 recovered = await recover(self.svc, actor="dexbot")
+                await tell_left_behind(
+                    self.svc, self.intents, self.deliverer.slack, self.deliverer.render
+                )
             except Exception:
                 log.exception("expiry/recovery failed")
         try:

@@ -48,6 +48,15 @@ def not_sent_words(reason: str | None, facts: Mapping[str, Any]) -> str:
     )
 
 
+def _channel(f: Mapping[str, Any]) -> str:
+    return f"<#{inert(str(f.get('channel')), 20)}>"
+
+
+def _hours(f: Mapping[str, Any]) -> str:
+    hours = float(f.get("hours") or 0)
+    return f"{hours:g} hours" if hours != 1 else "an hour"
+
+
 def _upload_words(error: str) -> str:
     kind, _, detail = error.partition(" (")
     if kind == "UploadFailed":
@@ -96,6 +105,20 @@ def _note_text(note: Note, f: Mapping[str, Any]) -> str:
                 "show as failed."
             )
         return f"{name} has been uploading for {minutes} min; large captures take a while."
+    if note is Note.THREAD_UNREACHABLE:
+        return (
+            f"I can't post in your request's thread in {_channel(f)} "
+            f"({inert(str(f.get('error')), 30)}), so its updates and result are waiting. "
+            "Invite me with `/invite @dexbot` and I'll post them there; I keep trying for "
+            f"{_hours(f)}. `/dex history` shows the command meanwhile, and its result stays "
+            "in the Cloudflare dashboard."
+        )
+    if note is Note.THREAD_GAVE_UP:
+        return (
+            f"I still can't post in {_channel(f)} ({inert(str(f.get('error')), 30)}) after "
+            f"{_hours(f)}, so I stopped trying. The command's result is in the Cloudflare "
+            "dashboard; `/dex history` shows the command."
+        )
     if note is Note.UPLOAD_GAVE_UP:
         return (
             f"I couldn't upload the result into this thread after {f.get('attempts')} tries: "
@@ -133,6 +156,14 @@ def requester_text(note: Note, facts: Mapping[str, Any], req: CaptureRequest) ->
             by=_mention(facts.get("by")),
         )
     return _note_text(note, facts)
+
+
+def render_dropped(text: str) -> Rendered:
+    """A direct message: the slash command was acknowledged, then lost (a restart)."""
+    return render_thread_note(
+        f"I lost your command `/dex {inert(text, 200)}` when I restarted before I could "
+        "act on it. Nothing was stored or sent to Cloudflare; please send it again."
+    )
 
 
 def render_requester_note(note: Note, facts: Mapping[str, Any], req: CaptureRequest) -> Rendered:
