@@ -46,8 +46,9 @@ from bot.store.tables import (
 
 log = logging.getLogger("dexbot.store")
 FINAL_COMMAND = ("SUCCESS", "FAILED")
-#: A cardless request asked again by its own requester this much later is replaced.
-SAME_REQUESTER_RETRY = timedelta(seconds=1)
+#: A cardless request asked again by its own requester this much later is replaced: longer
+#: than a doubled Enter, shorter than a process restart (a retry after a crash).
+SAME_REQUESTER_RETRY = timedelta(milliseconds=250)
 #: Serialises approvals across PostgreSQL replicas, so two cannot both take the last unit.
 APPROVAL_LOCK = 727274
 

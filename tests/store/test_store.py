@@ -236,7 +236,7 @@ async def test_a_request_that_never_got_its_card_is_superseded(sessions) -> None
         )
     with pytest.raises(AlreadyRequested):  # a double-click by its own requester
         await store.create(
-            new_request(), now=NOW + timedelta(milliseconds=300), supersede_after=SUPERSEDE
+            new_request(), now=NOW + timedelta(milliseconds=100), supersede_after=SUPERSEDE
         )
     second = await store.create(
         new_request(requester_id="U0SUE0011"),
