@@ -79,6 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument(
         "--manifest", metavar="FILE", help="app manifest to compare scopes with (app_manifest.yml)"
     )
+    policy = sub.add_parser("policy", help="check an approval policy file")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    check = policy_sub.add_parser("check", help="print the effective rules, or every problem")
+    check.add_argument("file", metavar="FILE", help="the YAML policy file")
 
     sub.add_parser("worker", help="run only the background poller")
     sub.add_parser("migrate", help="upgrade the database schema")
@@ -91,9 +95,31 @@ def _settings(mode: Mode) -> Settings:
     except SettingsError as exc:
         _fail(exc.problems)
     problems = settings.check_for(mode)
+    if not problems and mode in ("serve", "socket", "worker"):
+        from bot.services.policy_file import PolicyError, load_policy
+
+        try:
+            load_policy(settings)
+        except PolicyError as exc:
+            problems = [f"DEX_POLICY_FILE: {line}" for line in exc.problems]
     if problems:
         _fail(problems)
     return settings
+
+
+def _policy_check(path: str) -> int:
+    from bot.domain.rules import describe
+    from bot.services.policy_file import PolicyError, read_policy_file
+
+    try:
+        policy = read_policy_file(path)
+    except PolicyError as exc:
+        for line in exc.problems:
+            print(f"{path}: {line}")
+        return 1
+    for line in describe(policy):
+        print(line)
+    return 0
 
 
 def _fail(problems: list[str]) -> Any:
@@ -141,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.doctor import run_doctor
 
         return run_doctor(args.mode, Path(args.manifest) if args.manifest else None, sys.stdout)
+    if args.command == "policy":
+        return _policy_check(args.file)
     settings = _settings(args.command)
     from bot.logs import quiet_libraries, setup_logging
 

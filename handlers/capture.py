@@ -92,15 +92,21 @@ def submitted_answer(done: Submitted) -> Rendered:
 
 
 async def request_from_slash(
-    api: BotApi, ask: g.CaptureAsk, body: dict[str, Any], client: AsyncWebClient
+    api: BotApi,
+    ask: g.CaptureAsk,
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    *,
+    preset: str | None = None,
 ) -> Rendered:
-    """Make a request typed as a slash command; the requester's answer."""
+    """Make a request typed as a slash command (``preset``: the one it named); the answer."""
     try:
         done = await api.flows.request(
             ask,
             team_id=body["team_id"],
             channel_id=body["channel_id"],
             requester_id=body["user_id"],
+            preset=preset,
         )
     except NeedsDeviceChoice as choice:
         try:

@@ -52,6 +52,18 @@ class SelfApproval(NotAllowed):
     """Approving one's own request, which the policy forbids."""
 
 
+class NotGranted(NotAllowed):
+    """The policy does not let this user request this type (``command_type``) or preset."""
+
+
+class NoRule(Problem):
+    """No approval rule covers this request, so nobody could approve it."""
+
+
+class AlreadyApproved(Problem):
+    """This approver's approval is already counted (``have`` of ``need``)."""
+
+
 class UnknownPerson(Problem):
     """Slack does not know the user (``user_id``)."""
 

@@ -25,6 +25,7 @@ class Event(StrEnum):
     """Something that happened to a request."""
 
     REQUESTED = "requested"
+    APPROVAL_RECORDED = "approval_recorded"  # one of several a quorum needs; not decisive
     APPROVED = "approved"
     DENIED = "denied"
     EXPIRED = "expired"
@@ -171,6 +172,10 @@ TRANSITIONS: Mapping[tuple[RequestState | None, Event], Step] = {
     (None, Event.REQUESTED): Step(
         S.PENDING_APPROVAL,
         (EffectSpec(EffectKind.POST_PARENT), EffectSpec(EffectKind.POST_CARD)),
+    ),
+    # A quorum's non-decisive approval: the card shows "1 of 2 approvals" (tagged per approver).
+    (S.PENDING_APPROVAL, Event.APPROVAL_RECORDED): Step(
+        S.PENDING_APPROVAL, (EffectSpec(EffectKind.EDIT_CARD),)
     ),
     (S.PENDING_APPROVAL, Event.APPROVED): Step(
         S.APPROVED, (*_EDITS, _note(Note.APPROVED)), quota="reserve", decision=True

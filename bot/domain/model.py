@@ -181,6 +181,15 @@ class CaptureRequest:
     commands: tuple[CommandRecord, ...] = field(default_factory=tuple)
     #: Values held to their limit: ({"field", "asked", "maximum"}, …), shown where it is read.
     clamped: tuple[dict[str, Any], ...] = ()
+    #: Distinct approvers so far, in order (a quorum needs ``quorum`` of them).
+    approvals: tuple[str, ...] = ()
+    #: The policy facts it was made under: ``rule``, ``quorum``, ``preset``, ``auto_refused``.
+    policy: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def quorum(self) -> int:
+        """How many distinct approvals it needs."""
+        return int(self.policy.get("quorum") or 1)
 
     @property
     def units(self) -> int:

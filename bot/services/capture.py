@@ -26,7 +26,9 @@ from bot.domain.errors import (
     NeedsDeviceChoice,
     NoEmail,
     NoneEligible,
+    NoRule,
     NoSuchDevice,
+    NotGranted,
     QuotaShort,
     RequestExpired,
     TooManyDevices,
@@ -43,6 +45,7 @@ from bot.domain.model import (
     TargetDevice,
 )
 from bot.domain.quota import Forecast, forecast
+from bot.domain.rules import Facts, Rule, auto_verdict
 from bot.services.context import Context
 from bot.services.live import parse_seen, snapshot
 from bot.services.lookup import find_device, user_devices
@@ -67,7 +70,9 @@ class Prepared:
     reason: str | None
     notes: tuple[str, ...]
     forecast: Forecast
+    rule: Rule
     clamped: tuple[dict[str, Any], ...] = ()
+    preset: str | None = None
 
 
 def cloudflare_args(ask: g.CaptureAsk) -> dict[str, Any]:
@@ -163,13 +168,34 @@ class CaptureService:
             reset_time=quota.reset_time,
         )
 
-    async def prepare(self, ask: g.CaptureAsk) -> Prepared:
+    async def check_grant(
+        self, requester_id: str, command_type: CommandType, preset: str | None
+    ) -> None:
+        """``NotGranted`` unless a grant of the policy covering this type and preset lists
+        ``requester_id`` (directly or through a group)."""
+        for grant in self.ctx.policy.grants_for(command_type, preset):
+            if await self.ctx.directory.is_listed(requester_id, grant.who):
+                return
+        what = f"the {preset} preset" if preset else f"{command_type.value} requests"
+        raise NotGranted(command_type=command_type.value, preset=preset, what=what)
+
+    async def prepare(self, ask: g.CaptureAsk, *, preset: str | None = None) -> Prepared:
         """Resolve the target and run the pre-flight checks; nothing is stored or sent."""
         now = self.ctx.clock()
         target_user, email, devices = await _pick_devices(self.ctx, ask)
         limit = self.ctx.limits.max_devices
         if len(devices) > limit:
             raise TooManyDevices(count=len(devices), limit=limit)
+        facts = Facts(
+            command_type=ask.command_type,
+            preset=preset,
+            devices=len(devices),
+            minutes=ask.time_limit_min if ask.command_type is CommandType.PCAP else None,
+            size_mb=ask.max_file_size_mb,
+        )
+        rule = self.ctx.policy.rule_for(facts)
+        if rule is None:
+            raise NoRule()
         for d in devices:
             _check_device(d, self.ctx, now)
         after = self.ctx.settings.dex_offline_after_minutes
@@ -202,6 +228,8 @@ class CaptureService:
             clamped=tuple(
                 {"field": c.field, "asked": c.asked, "maximum": c.maximum} for c in ask.clamped
             ),
+            rule=rule,
+            preset=preset,
         )
 
     async def create(
@@ -209,9 +237,22 @@ class CaptureService:
     ) -> CaptureRequest:
         """Store the request (awaiting approval) with its parent and card to post.
 
-        Raises ``AlreadyRequested`` when an identical request is active."""
+        Raises ``NotGranted`` when the policy does not let ``requester_id`` ask for it, and
+        ``AlreadyRequested`` when an identical request is active."""
+        await self.check_grant(requester_id, prepared.command_type, prepared.preset)
         now = self.ctx.clock()
-        ttl = timedelta(seconds=self.ctx.settings.dex_approval_ttl_seconds)
+        rule = prepared.rule
+        ttl = timedelta(seconds=rule.ttl_seconds)
+        facts: dict[str, Any] = {"rule": rule.name, "quorum": rule.quorum}
+        if prepared.preset:
+            facts["preset"] = prepared.preset
+        if rule.auto is not None:
+            since = now - timedelta(minutes=rule.auto.per_minutes)
+            used = await self.ctx.requests.count_approvals_by(rule.actor, since)
+            verdict = auto_verdict(rule.auto, used=used, after=prepared.forecast.after)
+            facts["auto"] = "yes" if verdict.ok else verdict.why
+            facts["auto_cap"], facts["auto_per"] = rule.auto.cap, rule.auto.per_minutes
+            facts["auto_reserve"] = rule.auto.reserve
         return await self.ctx.requests.create(
             NewRequest(
                 team_id=team_id,
@@ -225,42 +266,82 @@ class CaptureService:
                 reason=prepared.reason,
                 expires_at=now + ttl,
                 clamped=prepared.clamped,
+                policy=facts,
             ),
             now=now,
             supersede_after=SUPERSEDE_CARDLESS_AFTER,
         )
 
+    def rule_of(self, req: CaptureRequest) -> Rule | None:
+        """The rule a request was made under, if the policy still has it."""
+        return self.ctx.policy.rule(req.policy.get("rule"))
+
     async def approve(self, request_id: str, approver: str) -> CaptureRequest:
-        """Approve with a fresh quota read, reserving it in the same transaction."""
+        """Count an approval, with a fresh quota read; the one that completes the rule's
+        quorum approves and reserves the quota in the same transaction."""
         req = await self._pending(request_id)
+        rule = self.rule_of(req)
         break_glass = await self.ctx.access.check_approve(
-            self.ctx.directory, approver, req.requester_id
+            self.ctx.directory,
+            approver,
+            req.requester_id,
+            approvers=rule.approvers if rule else None,
+            allow_self=rule.self_approval if rule else None,
         )
         if break_glass:
             log.warning("break-glass: %s approves their own request %s", approver, req.short_id)
+        facts: dict[str, Any] = {"approver": approver, "break_glass": break_glass}
+        return await self._approve(req, approver, facts)
+
+    async def auto_approve(self, req: CaptureRequest) -> bool:
+        """Let the request's rule approve it by itself, when the rule said it may (its cap
+        and the quota reserve allowed it when the request was made). False when it did not."""
+        rule = self.rule_of(req)
+        if rule is None or req.policy.get("auto") != "yes":
+            return False
+        facts: dict[str, Any] = {"approver": rule.actor, "rule": rule.name, "auto": True}
+        try:
+            await self._approve(req, rule.actor, facts, quorum=1)
+        except (QuotaShort, AlreadyDecided, UnknownRequest, RequestExpired):
+            return False
+        return True
+
+    async def _approve(
+        self,
+        req: CaptureRequest,
+        approver: str,
+        facts: dict[str, Any],
+        *,
+        quorum: int | None = None,
+    ) -> CaptureRequest:
         read_at = self.ctx.clock()  # what Cloudflare's figure can not yet include starts here
         fc = await self.forecast(req.units)
+        facts = {**facts, "rule": req.policy.get("rule"), "forecast_after": fc.after}
         try:
-            out = await self.ctx.requests.apply(
-                request_id,
-                Event.APPROVED,
-                actor=approver,
+            out = await self.ctx.requests.approve(
+                req.id,
+                approver,
+                quorum=quorum or req.quorum,
                 now=self.ctx.clock(),
-                facts={"approver": approver, "break_glass": break_glass},
+                facts=facts,
                 quota_remaining=fc.quota - fc.used,
                 quota_read_at=read_at,
             )
         except QuotaShort:
             raise QuotaShort(forecast=fc, at="approval") from None
         except IllegalTransition:
-            raise await self._already(request_id) from None
+            raise await self._already(req.id) from None
         return out.request
 
     async def check_can_deny(self, request_id: str, decider: str) -> CaptureRequest:
         """The pending request, if ``decider`` may deny it (an approver, or its requester)."""
         req = await self._pending(request_id)
         if decider != req.requester_id:
-            await self.ctx.access.check_approve(self.ctx.directory, decider, "")
+            rule = self.rule_of(req)
+            approvers = rule.approvers if rule else None
+            await self.ctx.access.check_approve(
+                self.ctx.directory, decider, "", approvers=approvers
+            )
         return req
 
     async def deny(self, request_id: str, decider: str, note: str | None) -> CaptureRequest:
@@ -304,7 +385,7 @@ class CaptureService:
         return expired
 
     async def _expire(self, req: CaptureRequest, now: datetime) -> bool:
-        ttl = self.ctx.settings.dex_approval_ttl_seconds // 60
+        ttl = int((req.expires_at - req.created_at).total_seconds()) // 60
         try:
             await self.ctx.requests.apply(
                 req.id,

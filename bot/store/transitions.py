@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain import lifecycle
-from bot.domain.errors import QuotaShort, UnknownRequest, already_requested
+from bot.domain.errors import AlreadyApproved, QuotaShort, UnknownRequest, already_requested
 from bot.domain.lifecycle import Effect, EffectKind, Event, IllegalTransition
 from bot.domain.model import CaptureRequest, CommandRecord, RequestState
 from bot.store.batch import SET_EVENTS, Change, CommandChange, LostRace, apply_set
@@ -36,6 +36,7 @@ from bot.store.requests import (
     load,
 )
 from bot.store.tables import (
+    ApprovalRow,
     CaptureRequestRow,
     DecisionRow,
     DexCommandRow,
@@ -285,6 +286,69 @@ class RequestStore(RequestReads):
             return False
         return True
 
+    async def approve(
+        self,
+        request_id: str,
+        approver: str,
+        *,
+        quorum: int,
+        now: datetime,
+        facts: dict[str, Any],
+        quota_remaining: int | None = None,
+        quota_read_at: datetime | None = None,
+    ) -> Outcome:
+        """Count ``approver``'s approval; the one that completes the ``quorum`` approves.
+
+        One transaction: the request row is locked first (a guarded no-op UPDATE, which takes
+        SQLite's write lock and PostgreSQL's row lock), then the approval row is added and the
+        distinct approvals counted. Below the quorum it is ``APPROVAL_RECORDED`` (the card is
+        edited); at it, ``APPROVED`` with the quota reserved in the same transaction. Two
+        approvers at once on two replicas: one counts first, the other sees its row.
+        Raises ``AlreadyApproved`` for a second click by the same approver, and what
+        ``apply`` raises.
+        """
+        async with self.sessions() as s, s.begin():
+            if s.get_bind().dialect.name == "postgresql":
+                await s.execute(text(f"SELECT pg_advisory_xact_lock({APPROVAL_LOCK})"))
+            locked = await s.execute(
+                update(CaptureRequestRow)
+                .where(
+                    CaptureRequestRow.id == request_id,
+                    CaptureRequestRow.state == RequestState.PENDING_APPROVAL.value,
+                    CaptureRequestRow.expires_at > now,
+                )
+                .values(updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if locked.rowcount != 1:  # type: ignore[attr-defined]
+                current = await s.scalar(
+                    select(CaptureRequestRow.state).where(CaptureRequestRow.id == request_id)
+                )
+                if current is None:
+                    raise UnknownRequest()
+                raise LostRace(RequestState(current), Event.APPROVED)
+            if await s.get(ApprovalRow, (request_id, approver)) is not None:
+                have = await _count_approvals(s, request_id)
+                raise AlreadyApproved(have=have, need=quorum)
+            s.add(ApprovalRow(request_id=request_id, approver_id=approver, approved_at=now))
+            await s.flush()
+            have = await _count_approvals(s, request_id)
+            event = Event.APPROVED if have >= quorum else Event.APPROVAL_RECORDED
+            effects = await self._apply_in(
+                s,
+                request_id,
+                event,
+                actor=approver,
+                now=now,
+                facts={**facts, "approvals": have, "quorum": quorum},
+                tag=approver if event is Event.APPROVAL_RECORDED else None,
+                quota_remaining=quota_remaining if event is Event.APPROVED else None,
+                quota_read_at=quota_read_at,
+            )
+        request = await self.get(request_id)
+        assert request is not None
+        return Outcome(request, tuple(effects))
+
     async def _apply_in(
         self,
         s: AsyncSession,
@@ -304,6 +368,7 @@ class RequestStore(RequestReads):
         applied: list[Event] | None = None,
     ) -> list[Effect]:
         if event is Event.APPROVED and s.get_bind().dialect.name == "postgresql":
+            # Re-entrant within a transaction, so ``approve`` holding it already is fine.
             await s.execute(text(f"SELECT pg_advisory_xact_lock({APPROVAL_LOCK})"))
         raw = await s.scalar(
             select(CaptureRequestRow.state).where(CaptureRequestRow.id == request_id)
@@ -370,6 +435,17 @@ class RequestStore(RequestReads):
         return effects
 
 
+async def _count_approvals(s: AsyncSession, request_id: str) -> int:
+    return int(
+        await s.scalar(
+            select(func.count())
+            .select_from(ApprovalRow)
+            .where(ApprovalRow.request_id == request_id)
+        )
+        or 0
+    )
+
+
 def _insert(s: AsyncSession, request_id: str, new: NewRequest, now: datetime) -> None:
     s.add(
         CaptureRequestRow(
@@ -389,6 +465,7 @@ def _insert(s: AsyncSession, request_id: str, new: NewRequest, now: datetime) ->
             expires_at=new.expires_at,
             dispatch_attempts=0,
             clamped=list(new.clamped) or None,
+            policy=dict(new.policy),
         )
     )
     for d in new.devices:

@@ -34,6 +34,7 @@ from handlers.blocks.capture import (
     render_thread_status,
 )
 from handlers.blocks.modal import deny_modal, modal_errors, read_submission, request_modal
+from handlers.blocks.policy import render_presets
 
 __all__ += [
     "deny_modal",
@@ -42,6 +43,7 @@ __all__ += [
     "read_submission",
     "render_card",
     "render_parent",
+    "render_presets",
     "render_request_ack",
     "render_thread_note",
     "render_thread_status",

@@ -36,6 +36,7 @@ from bot.domain.model import (
     TargetDevice,
 )
 from bot.domain.quota import Forecast
+from bot.domain.rules import RULE_ACTOR_PREFIX
 from handlers.blocks.common import (
     FIELD_TEXT_MAX,
     HEADER_TEXT_MAX,
@@ -54,6 +55,7 @@ from handlers.blocks.common import (
     user_ref,
 )
 from handlers.blocks.parse_text import describe_clamped
+from handlers.blocks.policy import approvals_line, rule_line
 from handlers.ids import ActionId
 
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
@@ -165,6 +167,8 @@ def _what(req: CaptureRequest) -> str:
 def _person(user_id: str | None) -> str:
     if not user_id:
         return MISSING
+    if user_id.startswith(RULE_ACTOR_PREFIX):
+        return f"rule `{outside(user_id.removeprefix(RULE_ACTOR_PREFIX), 40)}`"
     try:
         return user_ref(user_id)
     except ValueError:
@@ -480,10 +484,13 @@ def render_card(req: CaptureRequest, forecast: Forecast | None, *, now: datetime
         HeaderBlock(text=PlainTextObject(text=header)),
         SectionBlock(fields=[MarkdownTextObject(text=f) for f in fields]),
     ]
+    policy_lines = [line for line in (approvals_line(req), rule_line(req)) if line]
     if pending:
         live = [line for d in req.devices if (line := live_line(d))]
         if live:
             blocks.append(_section(_fit_lines("\n".join(live))))
+        if policy_lines:
+            blocks.append(_section(_fit_lines("\n".join(policy_lines))))
         if forecast is not None:
             blocks.append(_section(_forecast_lines(forecast, now)))
         blocks.append(_buttons(req))

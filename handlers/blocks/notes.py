@@ -12,6 +12,7 @@ from typing import Any
 from bot.domain.errors import inert
 from bot.domain.lifecycle import Note
 from bot.domain.model import CaptureRequest
+from bot.domain.rules import RULE_ACTOR_PREFIX
 from handlers.blocks.capture import render_thread_note, render_thread_status
 from handlers.blocks.common import Rendered
 
@@ -34,6 +35,8 @@ _NOT_SENT = {
 
 
 def _mention(user_id: Any) -> str:
+    if isinstance(user_id, str) and user_id.startswith(RULE_ACTOR_PREFIX):
+        return f"rule `{inert(user_id.removeprefix(RULE_ACTOR_PREFIX), 40)}`"
     return f"<@{inert(str(user_id), 20)}>" if user_id else "someone"
 
 

@@ -120,6 +120,17 @@ _WORDS: dict[type[e.Problem], Callable[[Any], str]] = {
     e.NotARequester: _not_requester,
     e.NotApprover: lambda p: "You are not an approver for this request.",
     e.SelfApproval: lambda p: "You can't approve your own request; ask another approver.",
+    e.NotGranted: lambda p: (
+        f"The approval policy doesn't let you request {p.what}. "
+        "`/dex presets` lists what it offers."
+    ),
+    e.NoRule: lambda p: (
+        "No approval rule covers this request, so nobody could approve it. "
+        "Try fewer devices or a shorter capture, or ask an admin about the policy."
+    ),
+    e.AlreadyApproved: lambda p: (
+        f"Your approval is already counted ({p.have} of {p.need}); it needs another approver."
+    ),
     e.UnknownPerson: lambda p: "I can't find that person in Slack.",
     e.NotAPerson: lambda p: (
         f"<@{p.user_id}> is a bot, not a person with a WARP device."

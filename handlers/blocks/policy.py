@@ -1,0 +1,73 @@
+"""Words for the approval policy: ``/dex presets``, and the card's lines about approvals so far,
+the rule that applied and why it did not approve by itself. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
+
+from bot.domain.model import CaptureRequest
+from bot.domain.rules import RULE_ACTOR_PREFIX, Preset
+from handlers.blocks.common import SECTION_TEXT_MAX, Rendered, check_limits, outside, user_ref
+
+
+def render_presets(presets: Sequence[Preset]) -> Rendered:
+    """``/dex presets``: each preset's name, what it runs and its description."""
+    if not presets:
+        text = 'No presets are configured. Ask with `/dex pcap @person 5m --reason "…"`.'
+        return check_limits(Rendered(text=text, blocks=[_section(text)]))
+    lines = ["*Presets* — use one with `/dex capture @person NAME`:"]
+    for p in presets:
+        what = outside(" ".join(p.words()), 120)
+        about = f" — {outside(p.description, 200)}" if p.description else ""
+        lines.append(f"• `{outside(p.name, 40)}`: `{what}`{about}")
+    text = "\n".join(lines)[:SECTION_TEXT_MAX]
+    return check_limits(Rendered(text=text, blocks=[_section(text)]))
+
+
+def _section(text: str) -> dict[str, Any]:
+    return SectionBlock(text=MarkdownTextObject(text=text)).to_dict()
+
+
+def actor_ref(actor: str | None) -> str | None:
+    """A person's mention, or "rule `quick-speedtest`" for a rule that approved by itself."""
+    if not actor:
+        return None
+    if actor.startswith(RULE_ACTOR_PREFIX):
+        return f"rule `{outside(actor.removeprefix(RULE_ACTOR_PREFIX), 40)}`"
+    try:
+        return user_ref(actor)
+    except ValueError:
+        return outside(actor, 40)
+
+
+def approvals_line(req: CaptureRequest) -> str | None:
+    """ "1 of 2 approvals: @max" while a quorum is incomplete, else None."""
+    if req.quorum <= 1 or not req.approvals:
+        return None
+    who = ", ".join(actor_ref(a) or "" for a in req.approvals)
+    return f":ballot_box_with_check: {len(req.approvals)} of {req.quorum} approvals: {who}"
+
+
+def rule_line(req: CaptureRequest) -> str | None:
+    """Which rule applies and, when it could have approved by itself but did not, why."""
+    rule = req.policy.get("rule")
+    if not rule or rule == "default":
+        return None
+    words = f"Rule `{outside(str(rule), 40)}`"
+    if req.quorum > 1:
+        words += f": needs {req.quorum} distinct approvals"
+    why = req.policy.get("auto")
+    if why == "cap":
+        words += (
+            f". Not approved automatically: the rule's cap of {req.policy.get('auto_cap')} "
+            f"per {req.policy.get('auto_per')} min is used up"
+        )
+    elif why == "reserve":
+        words += (
+            ". Not approved automatically: it would leave fewer than "
+            f"{req.policy.get('auto_reserve')} commands of quota in reserve"
+        )
+    return words + "."
