@@ -27,6 +27,7 @@ class Event(StrEnum):
     REQUESTED = "requested"
     APPROVAL_RECORDED = "approval_recorded"  # one of several a quorum needs; not decisive
     APPROVED = "approved"
+    ESCALATED = "escalated"  # no decision after the rule's T minutes: remind, mention fallback
     DENIED = "denied"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
@@ -55,6 +56,7 @@ class EffectKind(StrEnum):
     # A person's App Home, redrawn (``views.publish``). Not in the table: the store adds one
     # per affected person who opened the Home, keyed by user and coalesced (bot.store.home).
     REFRESH_HOME = "refresh_home"
+    REMIND = "remind"  # a reminder under the card, shown in the approvals channel
 
 
 class Note(StrEnum):
@@ -70,6 +72,7 @@ class Note(StrEnum):
     UPLOAD_GAVE_UP = "upload_gave_up"
     THREAD_UNREACHABLE = "thread_unreachable"  # told the requester: kept, retried later
     THREAD_GAVE_UP = "thread_gave_up"  # told the requester: the thread stayed unreachable
+    ESCALATED = "escalated"
 
 
 QuotaMove = Literal["reserve", "consume", "release"]
@@ -176,6 +179,10 @@ TRANSITIONS: Mapping[tuple[RequestState | None, Event], Step] = {
     # A quorum's non-decisive approval: the card shows "1 of 2 approvals" (tagged per approver).
     (S.PENDING_APPROVAL, Event.APPROVAL_RECORDED): Step(
         S.PENDING_APPROVAL, (EffectSpec(EffectKind.EDIT_CARD),)
+    ),
+    # Once per request: the reminder's outbox key is unique, so a second one aborts.
+    (S.PENDING_APPROVAL, Event.ESCALATED): Step(
+        S.PENDING_APPROVAL, (EffectSpec(EffectKind.REMIND, Note.ESCALATED),)
     ),
     (S.PENDING_APPROVAL, Event.APPROVED): Step(
         S.APPROVED, (*_EDITS, _note(Note.APPROVED)), quota="reserve", decision=True

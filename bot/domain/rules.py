@@ -20,7 +20,6 @@ from bot.domain.model import CommandType
 
 #: A Slack user (U…/W…) or user-group (S…) id.
 PRINCIPAL = re.compile(r"^[UWS][A-Z0-9]{2,}$")
-OwnerMode = Literal["off", "notify", "acknowledge"]
 #: How an approval by a rule (not a person) is recorded as the actor.
 RULE_ACTOR_PREFIX = "rule:"
 
@@ -213,7 +212,6 @@ class Rule:
     ttl_seconds: int = 1800
     escalation: Escalation | None = None
     auto: AutoApprove | None = None
-    device_owner: OwnerMode = "off"
 
     @property
     def actor(self) -> str:
@@ -376,6 +374,4 @@ def describe_rule(r: Rule) -> str:
             f"approves by itself up to {a.cap} per {a.per_minutes} min while "
             f"{a.reserve} commands stay in reserve"
         )
-    if r.device_owner != "off":
-        tail.append(f"device owner: {r.device_owner}")
     return f"{' '.join(parts)} -> {needs}; {'; '.join(tail)}"

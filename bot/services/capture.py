@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from bot.dex.models import EligibleDevice
 from bot.domain import grammar as g
 from bot.domain.errors import (
@@ -383,6 +385,37 @@ class CaptureService:
             if req.expires_at <= now and await self._expire(req, now):
                 expired.append(req)
         return expired
+
+    async def escalate_due(self) -> list[CaptureRequest]:
+        """Remind the approvals channel (mentioning the rule's fallback) about each pending
+        request its rule says has waited too long; once per request."""
+        now = self.ctx.clock()
+        reminded: list[CaptureRequest] = []
+        for req in await self.ctx.requests.in_state([RequestState.PENDING_APPROVAL]):
+            rule = self.rule_of(req)
+            esc = rule.escalation if rule else None
+            if esc is None or req.policy.get("escalated") or req.expires_at <= now:
+                continue
+            if now - req.created_at < timedelta(minutes=esc.after_minutes):
+                continue
+            left = max(1, int((req.expires_at - now).total_seconds() // 60))
+            try:
+                await self.ctx.requests.apply(
+                    req.id,
+                    Event.ESCALATED,
+                    actor="dexbot",
+                    now=now,
+                    facts={
+                        "after_minutes": esc.after_minutes,
+                        "left_minutes": left,
+                        "mention": list(esc.mention),
+                    },
+                    values={"policy": {**req.policy, "escalated": now.isoformat()}},
+                )
+            except (IllegalTransition, IntegrityError):  # decided, or reminded by another
+                continue
+            reminded.append(req)
+        return reminded
 
     async def _expire(self, req: CaptureRequest, now: datetime) -> bool:
         ttl = int((req.expires_at - req.created_at).total_seconds()) // 60

@@ -583,8 +583,33 @@ class _NoThread(Exception):
     """The request has no thread and never will (its parent could not be posted)."""
 
 
+async def _remind(d: Deliverer, item: OutboxItem, req: CaptureRequest) -> dict[str, Any]:
+    """The escalation reminder, under the card and broadcast to the approvals channel;
+    skipped once the request is decided."""
+    if req.state is not RequestState.PENDING_APPROVAL:
+        return {"skipped": "decided meanwhile"}
+    if not (req.card_channel and req.card_ts):
+        return {"skipped": "no card"}
+    if item.interrupted:
+        ts = await d.find_posted(req.card_channel, req.card_ts, item.key)
+        if ts is not None:
+            return {"ts": ts, "recovered": True}
+    assert item.effect.note is not None
+    r = d.render.note(item.effect.note, item.effect.facts, req)
+    resp = await d.slack.chat_postMessage(
+        channel=req.card_channel,
+        thread_ts=req.card_ts,
+        reply_broadcast=True,
+        text=r.text,
+        blocks=r.blocks,
+        metadata={"event_type": METADATA_EVENT, "event_payload": {"key": item.key}},
+    )
+    return {"ts": resp.get("ts")}
+
+
 #: Every kind but ``REFRESH_HOME``, which belongs to a person, not a request (``_refresh_home``).
 PERFORMERS: dict[EffectKind, Performer] = {
+    EffectKind.REMIND: _remind,
     EffectKind.POST_PARENT: Deliverer.post_parent,
     EffectKind.POST_CARD: Deliverer.post_card,
     EffectKind.EDIT_PARENT: Deliverer.edit_parent,

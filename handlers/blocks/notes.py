@@ -127,7 +127,21 @@ def _note_text(note: Note, f: Mapping[str, Any]) -> str:
             f"I couldn't upload the result into this thread after {f.get('attempts')} tries: "
             f"{_upload_words(str(f.get('error')))}. It is still in the Cloudflare dashboard."
         )
+    if note is Note.ESCALATED:
+        return _escalated(f)
     return note.value
+
+
+def _escalated(f: Mapping[str, Any]) -> str:
+    mentions = []
+    for who in f.get("mention") or []:
+        ident = inert(str(who), 20)
+        mentions.append(f"<!subteam^{ident}>" if ident.startswith("S") else f"<@{ident}>")
+    ask = f" {', '.join(mentions)}, can you decide?" if mentions else ""
+    return (
+        f":bell: Still waiting for approval after {f.get('after_minutes')} min "
+        f"(expires in {f.get('left_minutes')} min).{ask}"
+    )
 
 
 def render_note(note: Note, facts: Mapping[str, Any], req: CaptureRequest) -> Rendered:

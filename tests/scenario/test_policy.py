@@ -14,6 +14,7 @@ from bot.sim.slack.model import Message
 from handlers.ids import ActionId, BlockId, CallbackId
 from tests.plugins.bot import BotHarness, blocks_text
 from tests.scenario.test_capture import buttons, click_approve, wait_thread
+from tests.worker.story import advance_and_tick, worker_for
 
 POLICIES = Path(__file__).parent / "policies"
 team = pytest.mark.botenv(dex_policy_file=str(POLICIES / "team.yaml"))
@@ -213,3 +214,24 @@ async def test_auto_approval_refused_when_it_would_break_the_reserve(bot: BotHar
     assert buttons(card)
     await bot.local.idle(10)
     assert await posts(bot) == []
+
+
+@team
+@pytest.mark.botclock("sim")
+async def test_an_escalation_after_t_on_the_simulators_clock(bot: BotHarness) -> None:
+    _, _, card = await ask(bot, f'pcap <@{ANN.user_id}> 5m --device ann-macbook --reason "x"')
+    worker = worker_for(bot)
+    await advance_and_tick(bot, worker, 9 * 60)  # not yet: the rule says 10 minutes
+    under_card = bot.slack.messages(APPROVALS_CHANNEL, thread_ts=card.ts)[1:]
+    assert under_card == []
+    await advance_and_tick(bot, worker, 2 * 60)
+    await advance_and_tick(bot, worker, 60)  # a later tick never reminds twice
+    under_card = bot.slack.messages(APPROVALS_CHANNEL, thread_ts=card.ts)[1:]
+    assert len(under_card) == 1, [m.text for m in under_card]
+    assert "Still waiting for approval after 10 min" in under_card[0].text
+    assert "<!subteam^S0ONCALL>" in under_card[0].text
+    reminder = next(c for c in bot.slack.calls("chat.postMessage") if c.args.get("thread_ts"))
+    assert reminder.args.get("reply_broadcast") in (True, "true", "1")
+    assert buttons(card_now(bot, card))  # still open for a decision
+    trail = await bot.dexbot.services.requests.audit_trail(_request_id(card))
+    assert [a.action for a in trail].count("escalated") == 1
