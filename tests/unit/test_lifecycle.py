@@ -19,6 +19,9 @@ EXPECTED: dict[
     tuple[RequestState | None, Event], tuple[RequestState, set[EffectKind], str | None]
 ] = {
     (None, E.REQUESTED): (S.PENDING_APPROVAL, {K.POST_PARENT, K.POST_CARD}, None),
+    # A quorum's non-decisive approval edits the card; an escalation reminds under it.
+    (S.PENDING_APPROVAL, E.APPROVAL_RECORDED): (S.PENDING_APPROVAL, {K.EDIT_CARD}, None),
+    (S.PENDING_APPROVAL, E.ESCALATED): (S.PENDING_APPROVAL, {K.REMIND}, None),
     (S.PENDING_APPROVAL, E.APPROVED): (S.APPROVED, EDITS | {K.THREAD_NOTE}, "reserve"),
     (S.PENDING_APPROVAL, E.DENIED): (S.DENIED, EDITS | {K.THREAD_NOTE}, None),
     (S.PENDING_APPROVAL, E.EXPIRED): (S.EXPIRED, EDITS | {K.THREAD_NOTE}, None),
