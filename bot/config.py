@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     dex_user_cache_ttl_seconds: int = Field(600, ge=0)
     #: The approval policy (YAML; see the README). Without it, the settings above are the policy.
     dex_policy_file: str | None = None
+    #: Tell requesters directly when their request is approved, denied, expired or finished
+    #: (without a policy file; a file says ``tell_requester:``).
+    dex_tell_requester: bool = True
 
     # Capture limits (Cloudflare's documented limits today; settings, not code)
     dex_pcap_max_minutes: int = Field(10, ge=1)

@@ -73,6 +73,11 @@ class Note(StrEnum):
     THREAD_UNREACHABLE = "thread_unreachable"  # told the requester: kept, retried later
     THREAD_GAVE_UP = "thread_gave_up"  # told the requester: the thread stayed unreachable
     ESCALATED = "escalated"
+    COMPLETED = "completed"
+
+
+#: The outcomes a requester is told about directly (a policy setting turns these off).
+OUTCOME_NOTES = frozenset({Note.APPROVED, Note.DENIED, Note.EXPIRED, Note.COMPLETED})
 
 
 QuotaMove = Literal["reserve", "consume", "release"]
@@ -169,6 +174,10 @@ def _note(note: Note) -> EffectSpec:
     return EffectSpec(EffectKind.THREAD_NOTE, note)
 
 
+def _tell(note: Note) -> EffectSpec:
+    return EffectSpec(EffectKind.TELL_REQUESTER, note)
+
+
 S = RequestState
 #: Every allowed (state, event). ``None`` is "no request yet". Anything absent is refused.
 TRANSITIONS: Mapping[tuple[RequestState | None, Event], Step] = {
@@ -185,12 +194,17 @@ TRANSITIONS: Mapping[tuple[RequestState | None, Event], Step] = {
         S.PENDING_APPROVAL, (EffectSpec(EffectKind.REMIND, Note.ESCALATED),)
     ),
     (S.PENDING_APPROVAL, Event.APPROVED): Step(
-        S.APPROVED, (*_EDITS, _note(Note.APPROVED)), quota="reserve", decision=True
+        S.APPROVED,
+        (*_EDITS, _note(Note.APPROVED), _tell(Note.APPROVED)),
+        quota="reserve",
+        decision=True,
     ),
     (S.PENDING_APPROVAL, Event.DENIED): Step(
-        S.DENIED, (*_EDITS, _note(Note.DENIED)), decision=True
+        S.DENIED, (*_EDITS, _note(Note.DENIED), _tell(Note.DENIED)), decision=True
     ),
-    (S.PENDING_APPROVAL, Event.EXPIRED): Step(S.EXPIRED, (*_EDITS, _note(Note.EXPIRED))),
+    (S.PENDING_APPROVAL, Event.EXPIRED): Step(
+        S.EXPIRED, (*_EDITS, _note(Note.EXPIRED), _tell(Note.EXPIRED))
+    ),
     # A request whose parent or card could not be posted, or that a retry superseded.
     (S.PENDING_APPROVAL, Event.CANCELLED): Step(
         S.CANCELLED, (*_EDITS, EffectSpec(EffectKind.TELL_REQUESTER, Note.CANCELLED))
@@ -217,7 +231,7 @@ TRANSITIONS: Mapping[tuple[RequestState | None, Event], Step] = {
     ),
     (S.DISPATCHED, Event.COMMAND_STUCK): Step(S.DISPATCHED, (_note(Note.STUCK),)),
     (S.DISPATCHED, Event.COMPLETED): Step(
-        S.COMPLETED, (*_EDITS, EffectSpec(EffectKind.STATUS_AFTER))
+        S.COMPLETED, (*_EDITS, EffectSpec(EffectKind.STATUS_AFTER), _tell(Note.COMPLETED))
     ),
 }
 

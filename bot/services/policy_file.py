@@ -247,6 +247,7 @@ def from_settings(settings: Settings) -> r.Policy:
             ),
         ),
         grants=(r.Grant(who=requesters),) if requesters else (),
+        tell_requester=settings.dex_tell_requester,
     )
 
 

@@ -38,7 +38,7 @@ from typing import Any, Protocol
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.domain.lifecycle import Effect, EffectKind, Event, Note
+from bot.domain.lifecycle import OUTCOME_NOTES, Effect, EffectKind, Event, Note
 from bot.domain.model import CaptureRequest, RequestState
 from bot.domain.quota import Forecast
 from bot.insight import FailureExplanation, StatusChange
@@ -453,14 +453,33 @@ class Deliverer:
         repeated, since finding it again would need DM history the app cannot read."""
         if item.interrupted:
             return {"skipped": "interrupted; not repeated"}
-        assert item.effect.note is not None
-        r = self.render.requester(item.effect.note, item.effect.facts, req)
+        note = item.effect.note
+        assert note is not None
+        facts = dict(item.effect.facts)
+        if note in OUTCOME_NOTES:
+            if not self.ctx.policy.tell_requester:
+                return {"skipped": "turned off by the policy"}
+            if req.requester_id in (facts.get("decider"), facts.get("approver")):
+                return {"skipped": "their own decision"}
+            facts["link"] = await self._thread_link(req)
+        r = self.render.requester(note, facts, req)
         resp = await self.slack.chat_postMessage(
             channel=req.requester_id, text=r.text, blocks=r.blocks
         )
         return {"ts": resp.get("ts")}
 
     # -- helpers ---------------------------------------------------------------------------
+
+    async def _thread_link(self, req: CaptureRequest) -> str | None:
+        if not (req.parent_channel and req.parent_ts):
+            return None
+        try:
+            resp = await self.slack.chat_getPermalink(
+                channel=req.parent_channel, message_ts=req.parent_ts
+            )
+        except SlackApiError:
+            return None  # the message says what happened without the link
+        return str(resp.get("permalink") or "") or None
 
     def _parent(self, req: CaptureRequest) -> RenderedLike:
         return self.render.parent(

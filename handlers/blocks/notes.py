@@ -6,6 +6,7 @@ these renderers write the sentences when the effect is performed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,7 +14,7 @@ from bot.domain.errors import inert
 from bot.domain.lifecycle import Note
 from bot.domain.model import CaptureRequest
 from bot.domain.rules import RULE_ACTOR_PREFIX
-from handlers.blocks.capture import render_thread_note, render_thread_status
+from handlers.blocks.capture import describe_command, render_thread_note, render_thread_status
 from handlers.blocks.common import Rendered
 
 CANCELLED_WHY = {
@@ -32,6 +33,10 @@ _NOT_SENT = {
     "cloudflare_kept_failing": "Cloudflare kept failing ({why}); ask again later.",
     "unclear": "I can't tell which command is ours ({detail}); check history",
 }
+
+
+# Slack permalinks only; "|" or "<>" could disguise the link's label.
+_PERMALINK = re.compile(r"^https://[^\s<>|]+$")
 
 
 def _mention(user_id: Any) -> str:
@@ -172,6 +177,8 @@ def requester_text(note: Note, facts: Mapping[str, Any], req: CaptureRequest) ->
             short_id=req.short_id,
             by=_mention(facts.get("by")),
         )
+    if note in _OUTCOME:
+        return _outcome(note, facts, req)
     return _note_text(note, facts)
 
 
@@ -181,6 +188,29 @@ def render_dropped(text: str) -> Rendered:
         f"I lost your command `/dex {inert(text, 200)}` when I restarted before I could "
         "act on it. Nothing was stored or sent to Cloudflare; please send it again."
     )
+
+
+_OUTCOME = {
+    Note.APPROVED: "was approved by {by}",
+    Note.DENIED: "was denied by {by}",
+    Note.EXPIRED: "expired: nobody approved it within {ttl} min",
+    Note.COMPLETED: "has finished",
+}
+
+
+def _outcome(note: Note, f: Mapping[str, Any], req: CaptureRequest) -> str:
+    """ "Your packet capture for @ann (request 1a2b3c4d) was approved by @max. Thread: …"."""
+    by = _mention(f.get("approver") if note is Note.APPROVED else f.get("decider"))
+    what = describe_command(req.command_type, req.args)
+    target = _mention(req.target_user_id) if req.target_user_id else inert(req.target_email, 60)
+    words = _OUTCOME[note].format(by=by, ttl=f.get("ttl_minutes"))
+    line = f"Your {what} for {target} (request {req.short_id}) {words}"
+    reason = f.get("note") if note is Note.DENIED else None
+    line += f": {inert(reason, 300)}" if reason else "."
+    link = f.get("link")
+    if isinstance(link, str) and _PERMALINK.match(link):
+        line += f" <{link}|Open the thread>"
+    return line
 
 
 def render_requester_note(note: Note, facts: Mapping[str, Any], req: CaptureRequest) -> Rendered:
