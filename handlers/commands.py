@@ -12,6 +12,8 @@ from bot.domain import grammar as g
 from bot.services.api import BotApi
 from handlers.blocks import (
     Rendered,
+    render_audit,
+    render_audit_usage,
     render_devices,
     render_help,
     render_history,
@@ -113,6 +115,12 @@ async def answer(
             )
         case g.Unknown(word=word) if word.lower() == "presets":
             return render_presets(api.flows.presets())
+        case g.Unknown(word=word) if word.lower() == "audit":
+            words = (body.get("text") or "").split()
+            if len(words) != 2:
+                return render_audit_usage()
+            steps = await api.flows.audit(body["user_id"], words[1])
+            return render_audit(steps, now=now)
         case g.CaptureAsk():
             return await request_from_slash(api, cmd, body, client, preset=preset)
         case _:

@@ -348,14 +348,20 @@ class CaptureService:
 
     async def deny(self, request_id: str, decider: str, note: str | None) -> CaptureRequest:
         """Deny (an approver) or withdraw (the requester)."""
-        await self.check_can_deny(request_id, decider)
+        req = await self.check_can_deny(request_id, decider)
+        facts: dict[str, Any] = {"decider": decider, "note": note, "rule": req.policy.get("rule")}
+        try:  # the audit records the forecast at each decision; a deny waits little for it
+            async with asyncio.timeout(2):
+                facts["forecast_after"] = (await self.forecast(req.units)).after
+        except Exception:
+            log.info("no quota forecast for the denial of %s", req.short_id)
         try:
             out = await self.ctx.requests.apply(
                 request_id,
                 Event.DENIED,
                 actor=decider,
                 now=self.ctx.clock(),
-                facts={"decider": decider, "note": note},
+                facts=facts,
             )
         except IllegalTransition:
             raise await self._already(request_id) from None

@@ -15,8 +15,10 @@ from typing import Any
 
 from bot.domain import grammar as g
 from bot.domain import rules
+from bot.domain.audit import AuditStep
 from bot.domain.lifecycle import Effect, EffectKind, Event, Note
 from bot.domain.model import CaptureRequest, RequestState
+from bot.services.audit import request_trail
 from bot.services.capture import CaptureService, Prepared
 from bot.services.context import Context
 from bot.services.dispatch import dispatch
@@ -98,6 +100,10 @@ class Flows:
     def presets(self) -> list[rules.Preset]:
         """The policy's presets, in the file's order."""
         return list(self.ctx.policy.presets.values())
+
+    async def audit(self, user_id: str, ref: str) -> list[AuditStep]:
+        """The steps of one request, for an approver (``NotApprover``, ``UnknownRequest``)."""
+        return await request_trail(self.ctx, user_id, ref)
 
     async def request(
         self,

@@ -217,6 +217,27 @@ class RequestReads:
             )
         return int(found or 0)
 
+    async def find_by_prefix(self, prefix: str) -> list[str]:
+        """Ids of requests starting with ``prefix`` (a short id people say); at most two."""
+        if not prefix or any(c not in "0123456789abcdef" for c in prefix):
+            return []
+        async with self.sessions() as s:
+            rows = await s.scalars(
+                select(CaptureRequestRow.id).where(CaptureRequestRow.id.startswith(prefix)).limit(2)
+            )
+            return list(rows.all())
+
+    async def audit_since(self, since: datetime) -> list[tuple[AuditRow, dict[str, Any]]]:
+        """Audit rows since ``since``, oldest first, each with its request's policy facts."""
+        async with self.sessions() as s:
+            rows = await s.execute(
+                select(AuditRow, CaptureRequestRow.policy)
+                .outerjoin(CaptureRequestRow, CaptureRequestRow.id == AuditRow.request_id)
+                .where(AuditRow.at >= since)
+                .order_by(AuditRow.id)
+            )
+            return [(row, dict(policy or {})) for row, policy in rows.all()]
+
     async def audit_trail(self, request_id: str) -> list[AuditRow]:
         """The audit log of one request, oldest first."""
         async with self.sessions() as s:

@@ -4,13 +4,22 @@ the rule that applied and why it did not approve by itself. Pure."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
 
+from bot.domain.audit import AuditStep
 from bot.domain.model import CaptureRequest
 from bot.domain.rules import RULE_ACTOR_PREFIX, Preset
-from handlers.blocks.common import SECTION_TEXT_MAX, Rendered, check_limits, outside, user_ref
+from handlers.blocks.common import (
+    SECTION_TEXT_MAX,
+    Rendered,
+    check_limits,
+    format_utc,
+    outside,
+    user_ref,
+)
 
 
 def render_presets(presets: Sequence[Preset]) -> Rendered:
@@ -25,6 +34,39 @@ def render_presets(presets: Sequence[Preset]) -> Rendered:
         lines.append(f"• `{outside(p.name, 40)}`: `{what}`{about}")
     text = "\n".join(lines)[:SECTION_TEXT_MAX]
     return check_limits(Rendered(text=text, blocks=[_section(text)]))
+
+
+def render_audit_usage() -> Rendered:
+    """How to ask for a request's audit trail."""
+    text = "Give the request's id: `/dex audit 1a2b3c4d` (it is on the card and in the thread)."
+    return check_limits(Rendered(text=text, blocks=[_section(text)]))
+
+
+def render_audit(steps: Sequence[AuditStep], *, now: datetime) -> Rendered:
+    """``/dex audit REQUEST``: every step with its actor, rule and time (and the quota
+    forecast left after each decision)."""
+    if not steps:
+        return render_audit_usage()
+    rid = steps[0].request_id or ""
+    lines = [f"*Audit of request {outside(rid[:8], 8)}*"]
+    for st in steps:
+        who = actor_ref(st.actor) or "someone"
+        line = f"• {format_utc(st.at, now)} — *{outside(st.action, 40)}* by {who}"
+        if st.after and st.after != st.before:
+            line += f" → {outside(st.after, 24)}"
+        if st.rule:
+            line += f" (rule `{outside(st.rule, 40)}`)"
+        if st.forecast_after is not None:
+            line += f"; {st.forecast_after} commands left after it"
+        lines.append(line)
+    chunks: list[str] = []
+    for line in lines:
+        if chunks and len(chunks[-1]) + 1 + len(line) <= SECTION_TEXT_MAX:
+            chunks[-1] += "\n" + line
+        else:
+            chunks.append(line[:SECTION_TEXT_MAX])
+    text = f"Audit of request {rid[:8]}: {len(steps)} steps"
+    return check_limits(Rendered(text=text, blocks=[_section(c) for c in chunks[:49]]))
 
 
 def _section(text: str) -> dict[str, Any]:
