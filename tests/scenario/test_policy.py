@@ -235,3 +235,43 @@ async def test_an_escalation_after_t_on_the_simulators_clock(bot: BotHarness) ->
     assert buttons(card_now(bot, card))  # still open for a decision
     trail = await bot.dexbot.services.requests.audit_trail(_request_id(card))
     assert [a.action for a in trail].count("escalated") == 1
+
+
+@team
+@engines
+async def test_a_racing_approve_and_deny_after_one_approval(bot: BotHarness) -> None:
+    _, _, card = await ask(bot, LONG_PCAP)
+    await click_approve(bot, card, MAX)
+    await wait_card(bot, card, "1 of 2 approvals")
+    request_id = _request_id(card)
+    services = bot.dexbot.services
+    results = await asyncio.gather(
+        services.flows.approve(request_id, MIA.user_id),
+        services.flows.deny(request_id, MAX.user_id, "changed my mind"),
+        return_exceptions=True,
+    )
+    await bot.local.idle(10)
+    req = await services.requests.get(request_id)
+    assert req is not None
+    sent = len(await posts(bot))
+    if req.state.value == "denied":
+        assert sent == 0 and any(isinstance(r, Exception) for r in results)
+    else:
+        assert sent == 1 and req.state.value in ("dispatched", "completed")
+    held = await services.requests.held_units()
+    assert held == 0  # nothing left reserved either way
+
+
+@team
+@pytest.mark.botclock("sim")
+async def test_the_deciding_click_at_the_moment_of_expiry(bot: BotHarness) -> None:
+    _, _, card = await ask(bot, LONG_PCAP)  # the default TTL of 30 min applies to this rule
+    await click_approve(bot, card, MAX)
+    await wait_card(bot, card, "1 of 2 approvals")
+    await bot.sim.advance(30 * 60)  # exactly at expires_at: too late
+    await click_approve(bot, card, MIA)
+    await bot.slack.wait_for("chat.postEphemeral", timeout=10)
+    assert "expired" in bot.slack.ephemerals(MIA.user_id)[-1].text
+    await bot.local.idle(10)
+    assert await posts(bot) == []
+    assert await bot.dexbot.services.requests.held_units() == 0
