@@ -82,6 +82,7 @@ def register_actions(app: AsyncApp, api: BotApi, track: Callable[[Any], Any]) ->
                     limits_note=limits_note(api),
                     private_metadata=view.get("private_metadata") or "",
                     require_reason=api.limits.require_reason,
+                    presets=api.flows.presets(),
                 ),
             )
         except SlackApiError as exc:

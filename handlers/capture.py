@@ -50,6 +50,7 @@ async def open_request_modal(
         limits_note=limits_note(api),
         private_metadata=meta,
         require_reason=api.limits.require_reason,
+        presets=api.flows.presets(),
     )
     resp = await client.views_open(trigger_id=trigger_id, view=view)
     return str((resp.get("view") or {}).get("id") or "")
@@ -76,6 +77,7 @@ async def fill_devices(
             limits_note=limits_note(api),
             private_metadata=meta,
             require_reason=api.limits.require_reason,
+            presets=api.flows.presets(),
         ),
     )
 

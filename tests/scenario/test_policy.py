@@ -5,6 +5,7 @@ approves speed tests by itself up to its cap and only while the quota reserve ho
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from bot.sim.slack.model import Message
 from handlers.ids import ActionId, BlockId, CallbackId
 from tests.plugins.bot import BotHarness, blocks_text
 from tests.scenario.test_capture import buttons, click_approve, wait_thread
+from tests.scenario.test_modal import ann_form, option
 from tests.worker.story import advance_and_tick, worker_for
 
 POLICIES = Path(__file__).parent / "policies"
@@ -275,3 +277,31 @@ async def test_the_deciding_click_at_the_moment_of_expiry(bot: BotHarness) -> No
     await bot.local.idle(10)
     assert await posts(bot) == []
     assert await bot.dexbot.services.requests.held_units() == 0
+
+
+@team
+async def test_the_form_offers_the_presets(bot: BotHarness) -> None:
+    await bot.slash("", user=SAM, wait=False)
+    (call,) = await bot.slack.wait_for("views.open", timeout=10)
+    offered = blocks_text(call.args["view"]["blocks"])
+    assert "Preset vpn-drops: VPN drops, a short capture" in offered
+    assert "preset:vpn-drops" in offered
+
+    form = ann_form(
+        bot,
+        **{
+            BlockId.TYPE.value: option("preset:vpn-drops", "radio_buttons"),
+            BlockId.REASON.value: {"type": "plain_text_input", "value": None},
+        },
+    )
+    resp = await bot.submit_view(
+        CallbackId.REQUEST,
+        form,
+        user=SAM,
+        private_metadata=json.dumps({"channel_id": SUPPORT_CHANNEL}),
+    )
+    assert resp.status_code == 200 and not resp.content
+    await bot.slack.wait_for("chat.postEphemeral", timeout=10)
+    card = bot.slack.messages(APPROVALS_CHANNEL)[-1]
+    shown = blocks_text(card.blocks or [])
+    assert "Packet capture, 5 min, up to 20 MB" in shown and "VPN keeps dropping" in shown
