@@ -114,7 +114,7 @@ class Services:
 
 def _renderers() -> Renderers:
     # The words live with the Slack transport; the worker only gets these functions.
-    from handlers.blocks import capture, insight, notes
+    from handlers.blocks import capture, insight, notes, policy
 
     return Renderers(
         parent=capture.render_parent,
@@ -126,6 +126,8 @@ def _renderers() -> Renderers:
         status_after=insight.render_status_after,
         failure=insight.render_failure,
         dropped=notes.render_dropped,
+        owner_ask=policy.render_owner_ask,
+        owner_note=policy.render_owner_note,
     )
 
 

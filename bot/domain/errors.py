@@ -56,6 +56,14 @@ class NotGranted(NotAllowed):
     """The policy does not let this user request this type (``command_type``) or preset."""
 
 
+class NotTheOwner(NotAllowed):
+    """Only the person whose device is targeted may say OK (or decline)."""
+
+
+class NoOwnerToAsk(Problem):
+    """The rule needs the device owner's OK, but the request names a device, not a person."""
+
+
 class NoRule(Problem):
     """No approval rule covers this request, so nobody could approve it."""
 

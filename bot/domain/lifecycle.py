@@ -27,6 +27,11 @@ class Event(StrEnum):
     REQUESTED = "requested"
     APPROVAL_RECORDED = "approval_recorded"  # one of several a quorum needs; not decisive
     APPROVED = "approved"
+    APPROVED_FOR_OWNER = (
+        "approved_for_owner"  # the decisive approval under device_owner: acknowledge
+    )
+    OWNER_OK = "owner_ok"
+    OWNER_DECLINED = "owner_declined"
     ESCALATED = "escalated"  # no decision after the rule's T minutes: remind, mention fallback
     DENIED = "denied"
     EXPIRED = "expired"
@@ -57,6 +62,8 @@ class EffectKind(StrEnum):
     # per affected person who opened the Home, keyed by user and coalesced (bot.store.home).
     REFRESH_HOME = "refresh_home"
     REMIND = "remind"  # a reminder under the card, shown in the approvals channel
+    ASK_OWNER = "ask_owner"  # a direct message to the device's owner with OK / Decline
+    TELL_OWNER = "tell_owner"  # a direct message to the device's owner (device_owner: notify)
 
 
 class Note(StrEnum):
@@ -74,10 +81,15 @@ class Note(StrEnum):
     THREAD_GAVE_UP = "thread_gave_up"  # told the requester: the thread stayed unreachable
     ESCALATED = "escalated"
     COMPLETED = "completed"
+    AWAITING_OWNER = "awaiting_owner"
+    OWNER_OK = "owner_ok"
+    OWNER_DECLINED = "owner_declined"
 
 
 #: The outcomes a requester is told about directly (a policy setting turns these off).
-OUTCOME_NOTES = frozenset({Note.APPROVED, Note.DENIED, Note.EXPIRED, Note.COMPLETED})
+OUTCOME_NOTES = frozenset(
+    {Note.APPROVED, Note.DENIED, Note.EXPIRED, Note.COMPLETED, Note.OWNER_DECLINED}
+)
 
 
 QuotaMove = Literal["reserve", "consume", "release"]
@@ -195,9 +207,32 @@ TRANSITIONS: Mapping[tuple[RequestState | None, Event], Step] = {
     ),
     (S.PENDING_APPROVAL, Event.APPROVED): Step(
         S.APPROVED,
-        (*_EDITS, _note(Note.APPROVED), _tell(Note.APPROVED)),
+        (
+            *_EDITS,
+            _note(Note.APPROVED),
+            _tell(Note.APPROVED),
+            EffectSpec(EffectKind.TELL_OWNER, Note.APPROVED, needs="tell_owner"),
+        ),
         quota="reserve",
         decision=True,
+    ),
+    # device_owner: acknowledge: approved and reserved, but sent only once the owner says OK.
+    (S.PENDING_APPROVAL, Event.APPROVED_FOR_OWNER): Step(
+        S.AWAITING_OWNER,
+        (*_EDITS, _note(Note.AWAITING_OWNER), EffectSpec(EffectKind.ASK_OWNER)),
+        quota="reserve",
+        decision=True,
+    ),
+    (S.AWAITING_OWNER, Event.OWNER_OK): Step(
+        S.APPROVED, (*_EDITS, _note(Note.OWNER_OK), _tell(Note.APPROVED))
+    ),
+    (S.AWAITING_OWNER, Event.OWNER_DECLINED): Step(
+        S.CANCELLED,
+        (*_EDITS, _note(Note.OWNER_DECLINED), _tell(Note.OWNER_DECLINED)),
+        quota="release",
+    ),
+    (S.AWAITING_OWNER, Event.EXPIRED): Step(
+        S.EXPIRED, (*_EDITS, _note(Note.EXPIRED), _tell(Note.EXPIRED)), quota="release"
     ),
     (S.PENDING_APPROVAL, Event.DENIED): Step(
         S.DENIED, (*_EDITS, _note(Note.DENIED), _tell(Note.DENIED)), decision=True
@@ -231,7 +266,13 @@ TRANSITIONS: Mapping[tuple[RequestState | None, Event], Step] = {
     ),
     (S.DISPATCHED, Event.COMMAND_STUCK): Step(S.DISPATCHED, (_note(Note.STUCK),)),
     (S.DISPATCHED, Event.COMPLETED): Step(
-        S.COMPLETED, (*_EDITS, EffectSpec(EffectKind.STATUS_AFTER), _tell(Note.COMPLETED))
+        S.COMPLETED,
+        (
+            *_EDITS,
+            EffectSpec(EffectKind.STATUS_AFTER),
+            _tell(Note.COMPLETED),
+            EffectSpec(EffectKind.TELL_OWNER, Note.COMPLETED, needs="tell_owner"),
+        ),
     ),
 }
 

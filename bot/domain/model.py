@@ -37,6 +37,7 @@ class RequestState(StrEnum):
     """Where a capture request stands. Every transition is a guarded UPDATE in the store."""
 
     PENDING_APPROVAL = "pending_approval"
+    AWAITING_OWNER = "awaiting_owner"  # approved, quota reserved; the device's owner must OK it
     APPROVED = "approved"  # quota reserved, not yet sent
     DISPATCHING = "dispatching"  # intent recorded; the POST may be in flight
     DISPATCHED = "dispatched"  # Cloudflare accepted; command ids stored
@@ -54,7 +55,11 @@ class RequestState(StrEnum):
     @property
     def holds_quota(self) -> bool:
         """Approved and not yet sent: counted against the forecast."""
-        return self in (RequestState.APPROVED, RequestState.DISPATCHING)
+        return self in (
+            RequestState.AWAITING_OWNER,
+            RequestState.APPROVED,
+            RequestState.DISPATCHING,
+        )
 
 
 #: States from which nothing more happens.

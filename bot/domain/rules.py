@@ -22,6 +22,8 @@ from bot.domain.model import CommandType
 PRINCIPAL = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 #: How an approval by a rule (not a person) is recorded as the actor.
 RULE_ACTOR_PREFIX = "rule:"
+#: Whether the person whose device is targeted is told (notify) or must say OK (acknowledge).
+OwnerMode = Literal["off", "notify", "acknowledge"]
 
 
 @dataclass(frozen=True)
@@ -212,6 +214,7 @@ class Rule:
     ttl_seconds: int = 1800
     escalation: Escalation | None = None
     auto: AutoApprove | None = None
+    device_owner: OwnerMode = "off"
 
     @property
     def actor(self) -> str:
@@ -374,4 +377,8 @@ def describe_rule(r: Rule) -> str:
             f"approves by itself up to {a.cap} per {a.per_minutes} min while "
             f"{a.reserve} commands stay in reserve"
         )
+    if r.device_owner == "notify":
+        tail.append("tells the device's owner")
+    elif r.device_owner == "acknowledge":
+        tail.append("runs only once the device's owner says OK")
     return f"{' '.join(parts)} -> {needs}; {'; '.join(tail)}"

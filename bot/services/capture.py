@@ -28,9 +28,11 @@ from bot.domain.errors import (
     NeedsDeviceChoice,
     NoEmail,
     NoneEligible,
+    NoOwnerToAsk,
     NoRule,
     NoSuchDevice,
     NotGranted,
+    NotTheOwner,
     QuotaShort,
     RequestExpired,
     TooManyDevices,
@@ -248,6 +250,11 @@ class CaptureService:
         facts: dict[str, Any] = {"rule": rule.name, "quorum": rule.quorum}
         if prepared.preset:
             facts["preset"] = prepared.preset
+        if rule.device_owner != "off":
+            if prepared.target_user_id is None and rule.device_owner == "acknowledge":
+                raise NoOwnerToAsk()
+            facts["owner"] = rule.device_owner
+            facts["owner_ttl"] = rule.ttl_seconds
         if rule.auto is not None:
             since = now - timedelta(minutes=rule.auto.per_minutes)
             used = await self.ctx.requests.count_approvals_by(rule.actor, since)
@@ -318,16 +325,27 @@ class CaptureService:
     ) -> CaptureRequest:
         read_at = self.ctx.clock()  # what Cloudflare's figure can not yet include starts here
         fc = await self.forecast(req.units)
-        facts = {**facts, "rule": req.policy.get("rule"), "forecast_after": fc.after}
+        owner = req.policy.get("owner")
+        facts = {
+            **facts,
+            "rule": req.policy.get("rule"),
+            "forecast_after": fc.after,
+            "tell_owner": owner == "notify" and req.target_user_id is not None,
+            "owner": req.target_user_id,
+        }
+        now = self.ctx.clock()
+        ask_owner = owner == "acknowledge" and req.target_user_id is not None
+        window = timedelta(seconds=int(req.policy.get("owner_ttl") or 1800))
         try:
             out = await self.ctx.requests.approve(
                 req.id,
                 approver,
                 quorum=quorum or req.quorum,
-                now=self.ctx.clock(),
+                now=now,
                 facts=facts,
                 quota_remaining=fc.quota - fc.used,
                 quota_read_at=read_at,
+                owner_until=now + window if ask_owner else None,
             )
         except QuotaShort:
             raise QuotaShort(forecast=fc, at="approval") from None
@@ -387,10 +405,37 @@ class CaptureService:
         """Expire every pending request past its deadline; tell each thread."""
         now = self.ctx.clock()
         expired: list[CaptureRequest] = []
-        for req in await self.ctx.requests.in_state([RequestState.PENDING_APPROVAL]):
+        waiting = [RequestState.PENDING_APPROVAL, RequestState.AWAITING_OWNER]
+        for req in await self.ctx.requests.in_state(waiting):
             if req.expires_at <= now and await self._expire(req, now):
                 expired.append(req)
         return expired
+
+    async def owner_answer(self, request_id: str, user_id: str, *, ok: bool) -> CaptureRequest:
+        """The device owner's OK (the request moves on to be sent) or decline (cancelled, its
+        quota released). Raises ``NotTheOwner``, ``RequestExpired`` or ``AlreadyDecided``."""
+        req = await self.ctx.requests.get(request_id) if _plausible_id(request_id) else None
+        if req is None:
+            raise UnknownRequest()
+        if user_id != req.target_user_id:
+            raise NotTheOwner()
+        now = self.ctx.clock()
+        if req.state is RequestState.AWAITING_OWNER and req.expires_at <= now:
+            await self._expire(req, now)
+            raise RequestExpired(expires_at=req.expires_at)
+        event = Event.OWNER_OK if ok else Event.OWNER_DECLINED
+        try:
+            out = await self.ctx.requests.apply(
+                request_id,
+                event,
+                actor=user_id,
+                now=now,
+                facts={"owner": user_id},
+                values={} if ok else {"error": "owner_declined"},
+            )
+        except IllegalTransition:
+            raise await self._already(request_id) from None
+        return out.request
 
     async def escalate_due(self) -> list[CaptureRequest]:
         """Remind the approvals channel (mentioning the rule's fallback) about each pending
@@ -425,13 +470,17 @@ class CaptureService:
 
     async def _expire(self, req: CaptureRequest, now: datetime) -> bool:
         ttl = int((req.expires_at - req.created_at).total_seconds()) // 60
+        facts: dict[str, Any] = {"requester": req.requester_id, "ttl_minutes": ttl}
+        if req.state is RequestState.AWAITING_OWNER:  # the owner's window, from the approval
+            facts["ttl_minutes"] = int(req.policy.get("owner_ttl") or 1800) // 60
+            facts["owner"] = req.target_user_id
         try:
             await self.ctx.requests.apply(
                 req.id,
                 Event.EXPIRED,
                 actor="dexbot",
                 now=now,
-                facts={"requester": req.requester_id, "ttl_minutes": ttl},
+                facts=facts,
             )
         except IllegalTransition:
             return False

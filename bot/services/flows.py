@@ -172,11 +172,20 @@ class Flows:
         """Approve, update the card and thread, then send to Cloudflare once."""
         req = await self.captures.approve(request_id, approver)
         await self.deliver_now(request_id=request_id)
-        if req.state is RequestState.PENDING_APPROVAL:
-            return  # one of a quorum: the card says how many more
+        if req.state in (RequestState.PENDING_APPROVAL, RequestState.AWAITING_OWNER):
+            return  # one of a quorum, or waiting for the device owner: the card says so
         await dispatch(self.ctx, request_id, actor=approver)
         await self.deliver_now(request_id=request_id)
         await self._refresh_home(approver)
+
+    async def owner_answer(self, request_id: str, user_id: str, *, ok: bool) -> CaptureRequest:
+        """The device owner says OK (then it is sent, once) or declines (cancelled)."""
+        req = await self.captures.owner_answer(request_id, user_id, ok=ok)
+        await self._deliver(request_id)
+        if ok:
+            await dispatch(self.ctx, request_id, actor=user_id)
+            await self._deliver(request_id)
+        return await self.ctx.requests.get(request_id) or req
 
     async def _deliver(self, request_id: str) -> None:
         try:

@@ -119,6 +119,7 @@ class RuleIn(_Strict):
     ttl: int = Field(30, ge=1, le=24 * 60)
     escalate: EscalateIn | None = None
     auto_approve: AutoIn | None = None
+    device_owner: Literal["off", "notify", "acknowledge"] = "off"
 
     _t = field_validator("ttl", mode="before")(classmethod(lambda cls, v: _minutes(v)))
 
@@ -186,6 +187,7 @@ def to_policy(doc: PolicyIn) -> r.Policy:
             auto=r.AutoApprove(x.auto_approve.cap, x.auto_approve.per, x.auto_approve.reserve)
             if x.auto_approve
             else None,
+            device_owner=x.device_owner,
         )
         for x in doc.rules
     )

@@ -31,6 +31,7 @@ from bot.store.tables import (
 #: Requests in these states block an identical new request for the same device.
 ACTIVE_STATES = (
     RequestState.PENDING_APPROVAL,
+    RequestState.AWAITING_OWNER,
     RequestState.APPROVED,
     RequestState.DISPATCHING,
     RequestState.DISPATCHED,

@@ -296,6 +296,7 @@ class RequestStore(RequestReads):
         facts: dict[str, Any],
         quota_remaining: int | None = None,
         quota_read_at: datetime | None = None,
+        owner_until: datetime | None = None,
     ) -> Outcome:
         """Count ``approver``'s approval; the one that completes the ``quorum`` approves.
 
@@ -305,7 +306,8 @@ class RequestStore(RequestReads):
         edited); at it, ``APPROVED`` with the quota reserved in the same transaction. Two
         approvers at once on two replicas: one counts first, the other sees its row.
         Raises ``AlreadyApproved`` for a second click by the same approver, and what
-        ``apply`` raises.
+        ``apply`` raises. With ``owner_until`` the decisive approval waits for the device
+        owner's OK (``APPROVED_FOR_OWNER``) until then, with the quota reserved meanwhile.
         """
         async with self.sessions() as s, s.begin():
             if s.get_bind().dialect.name == "postgresql":
@@ -333,7 +335,8 @@ class RequestStore(RequestReads):
             s.add(ApprovalRow(request_id=request_id, approver_id=approver, approved_at=now))
             await s.flush()
             have = await _count_approvals(s, request_id)
-            event = Event.APPROVED if have >= quorum else Event.APPROVAL_RECORDED
+            decisive = Event.APPROVED_FOR_OWNER if owner_until else Event.APPROVED
+            event = decisive if have >= quorum else Event.APPROVAL_RECORDED
             effects = await self._apply_in(
                 s,
                 request_id,
@@ -342,7 +345,8 @@ class RequestStore(RequestReads):
                 now=now,
                 facts={**facts, "approvals": have, "quorum": quorum},
                 tag=approver if event is Event.APPROVAL_RECORDED else None,
-                quota_remaining=quota_remaining if event is Event.APPROVED else None,
+                quota_remaining=quota_remaining if event is decisive else None,
+                values={"expires_at": owner_until} if event is Event.APPROVED_FOR_OWNER else None,
                 quota_read_at=quota_read_at,
             )
         request = await self.get(request_id)
@@ -367,7 +371,8 @@ class RequestStore(RequestReads):
         command: CommandChange | None = None,
         applied: list[Event] | None = None,
     ) -> list[Effect]:
-        if event is Event.APPROVED and s.get_bind().dialect.name == "postgresql":
+        reserving = event in (Event.APPROVED, Event.APPROVED_FOR_OWNER)
+        if reserving and s.get_bind().dialect.name == "postgresql":
             # Re-entrant within a transaction, so ``approve`` holding it already is fine.
             await s.execute(text(f"SELECT pg_advisory_xact_lock({APPROVAL_LOCK})"))
         raw = await s.scalar(
@@ -378,7 +383,7 @@ class RequestStore(RequestReads):
         before = RequestState(raw)
         step = lifecycle.step(before, event)
         guard = [CaptureRequestRow.id == request_id, CaptureRequestRow.state == before.value]
-        if step.decision:
+        if step.decision or event is Event.OWNER_OK:
             guard.append(CaptureRequestRow.expires_at > now)
         if step.fenced:
             guard.append(CaptureRequestRow.dispatch_attempts == fence)
@@ -429,8 +434,15 @@ class RequestStore(RequestReads):
         if applied is not None:
             applied.append(event)
         if command is not None and command.to in FINAL_COMMAND and await _all_final(s, request_id):
+            owner = (row.policy or {}).get("owner")
             effects += await self._apply_in(
-                s, request_id, Event.COMPLETED, actor=actor, now=now, facts={}, applied=applied
+                s,
+                request_id,
+                Event.COMPLETED,
+                actor=actor,
+                now=now,
+                facts={"tell_owner": owner == "notify"},
+                applied=applied,
             )
         return effects
 
@@ -571,7 +583,7 @@ def _decide(
     s.add(
         DecisionRow(
             request_id=row.id,
-            decision="approved" if event is Event.APPROVED else "denied",
+            decision="denied" if event is Event.DENIED else "approved",
             decider_id=actor,
             note=facts.get("note"),
             break_glass=bool(facts.get("break_glass")),

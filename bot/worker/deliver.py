@@ -106,6 +106,8 @@ class Renderers:
     summary: Callable[..., RenderedLike]  # (summary, *, label)
     status_after: Callable[[list[tuple[str, StatusChange]]], RenderedLike]
     failure: Callable[[FailureExplanation], RenderedLike]
+    owner_ask: Callable[[CaptureRequest], RenderedLike]
+    owner_note: Callable[[Note, Mapping[str, Any], CaptureRequest], RenderedLike]
     #: A slash command its process never answered, from the command's text.
     dropped: Callable[[str], RenderedLike] | None = None
 
@@ -626,8 +628,33 @@ async def _remind(d: Deliverer, item: OutboxItem, req: CaptureRequest) -> dict[s
     return {"ts": resp.get("ts")}
 
 
+async def _ask_owner(d: Deliverer, item: OutboxItem, req: CaptureRequest) -> dict[str, Any]:
+    """Ask the device's owner for their OK, once (an interrupted attempt is not repeated: the
+    request expires, with its quota released, if the owner never sees it)."""
+    if item.interrupted:
+        return {"skipped": "interrupted; not repeated"}
+    if req.state is not RequestState.AWAITING_OWNER or not req.target_user_id:
+        return {"skipped": "no longer waiting for the owner"}
+    r = d.render.owner_ask(req)
+    resp = await d.slack.chat_postMessage(channel=req.target_user_id, text=r.text, blocks=r.blocks)
+    return {"ts": resp.get("ts")}
+
+
+async def _tell_owner(d: Deliverer, item: OutboxItem, req: CaptureRequest) -> dict[str, Any]:
+    """Tell the device's owner (``device_owner: notify``), at most once."""
+    if item.interrupted:
+        return {"skipped": "interrupted; not repeated"}
+    if not req.target_user_id or item.effect.note is None:
+        return {"skipped": "no owner to tell"}
+    r = d.render.owner_note(item.effect.note, item.effect.facts, req)
+    resp = await d.slack.chat_postMessage(channel=req.target_user_id, text=r.text, blocks=r.blocks)
+    return {"ts": resp.get("ts")}
+
+
 #: Every kind but ``REFRESH_HOME``, which belongs to a person, not a request (``_refresh_home``).
 PERFORMERS: dict[EffectKind, Performer] = {
+    EffectKind.ASK_OWNER: _ask_owner,
+    EffectKind.TELL_OWNER: _tell_owner,
     EffectKind.REMIND: _remind,
     EffectKind.POST_PARENT: Deliverer.post_parent,
     EffectKind.POST_CARD: Deliverer.post_card,

@@ -74,6 +74,7 @@ _STATUS: dict[CommandStatus, tuple[str, str, str]] = {
     CommandStatus.FAILED: (":x:", "failed", "failed"),
 }
 _CLOSED_TITLE = {
+    RequestState.AWAITING_OWNER: "Approved",
     RequestState.APPROVED: "Approved",
     RequestState.DISPATCHING: "Approved",
     RequestState.DISPATCHED: "Running",
@@ -88,9 +89,11 @@ _CANCELLED_WHY = {
     "parent": "the request message couldn't be posted",
     "card": "the approval card couldn't be posted, so nobody could approve it",
     "superseded": "replaced by a new identical request",
+    "owner_declined": "the device's owner declined; nothing ran",
 }
 _ACK_WORDS = {
     RequestState.PENDING_APPROVAL: "waiting for approval",
+    RequestState.AWAITING_OWNER: "approved; waiting for the device owner's OK",
     RequestState.APPROVED: "approved; sending to Cloudflare",
     RequestState.DISPATCHING: "approved; sending to Cloudflare",
     RequestState.DISPATCHED: "sent to Cloudflare",
@@ -291,6 +294,9 @@ def _state_text(req: CaptureRequest, *, now: datetime, card: bool) -> str:
     """The request's current state in words; ``card`` adds the decision's time."""
     state = req.state
     by = _by(req, now) if card else (f" by {_person(req.decided_by)}" if req.decided_by else "")
+    if state is RequestState.AWAITING_OWNER:
+        owner = _person(req.target_user_id)
+        return f":hourglass: Approved{by} — waiting for {owner} to say OK before it runs"
     if state is RequestState.APPROVED:
         return f":white_check_mark: Approved{by} — sending to Cloudflare"
     if state is RequestState.DISPATCHING:

@@ -85,6 +85,23 @@ def _note_text(note: Note, f: Mapping[str, Any]) -> str:
         return f"Denied by {_mention(f.get('decider'))}" + (
             f": {inert(reason, 300)}" if reason else "."
         )
+    if note is Note.EXPIRED and f.get("owner"):
+        return (
+            f"{_mention(f.get('owner'))} didn't answer within {f.get('ttl_minutes')} min, so "
+            "it expired without running; its quota is released."
+        )
+    if note is Note.AWAITING_OWNER:
+        return (
+            f"Approved by {_mention(f.get('approver'))}. Waiting for {_mention(f.get('owner'))}, "
+            "whose device it is, to say OK before anything runs."
+        )
+    if note is Note.OWNER_OK:
+        return f"{_mention(f.get('owner'))} said OK. Sending to Cloudflare…"
+    if note is Note.OWNER_DECLINED:
+        return (
+            f"{_mention(f.get('owner'))} declined, so it was cancelled without running; "
+            "its quota is released."
+        )
     if note is Note.EXPIRED:
         return (
             f"{_mention(f.get('requester'))} nobody approved this within "
@@ -192,6 +209,7 @@ def render_dropped(text: str) -> Rendered:
 
 _OUTCOME = {
     Note.APPROVED: "was approved by {by}",
+    Note.OWNER_DECLINED: "was declined by {owner}, whose device it is, so nothing ran",
     Note.DENIED: "was denied by {by}",
     Note.EXPIRED: "expired: nobody approved it within {ttl} min",
     Note.COMPLETED: "has finished",
@@ -200,10 +218,17 @@ _OUTCOME = {
 
 def _outcome(note: Note, f: Mapping[str, Any], req: CaptureRequest) -> str:
     """ "Your packet capture for @ann (request 1a2b3c4d) was approved by @max. Thread: …"."""
-    by = _mention(f.get("approver") if note is Note.APPROVED else f.get("decider"))
+    by = _mention(
+        (f.get("approver") or req.decided_by) if note is Note.APPROVED else f.get("decider")
+    )
     what = describe_command(req.command_type, req.args)
     target = _mention(req.target_user_id) if req.target_user_id else inert(req.target_email, 60)
-    words = _OUTCOME[note].format(by=by, ttl=f.get("ttl_minutes"))
+    if note is Note.EXPIRED and f.get("owner"):
+        words = f"expired: {_mention(f.get('owner'))} didn't say OK in time, so nothing ran"
+    else:
+        words = _OUTCOME[note].format(
+            by=by, ttl=f.get("ttl_minutes"), owner=_mention(req.target_user_id)
+        )
     line = f"Your {what} for {target} (request {req.short_id}) {words}"
     reason = f.get("note") if note is Note.DENIED else None
     line += f": {inert(reason, 300)}" if reason else "."

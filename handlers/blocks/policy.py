@@ -3,13 +3,14 @@ the rule that applied and why it did not approve by itself. Pure."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement, MarkdownTextObject, SectionBlock
 
 from bot.domain.audit import AuditStep
+from bot.domain.lifecycle import Note
 from bot.domain.model import CaptureRequest
 from bot.domain.rules import RULE_ACTOR_PREFIX, Preset
 from handlers.blocks.common import (
@@ -20,6 +21,7 @@ from handlers.blocks.common import (
     outside,
     user_ref,
 )
+from handlers.ids import ActionId
 
 
 def render_presets(presets: Sequence[Preset]) -> Rendered:
@@ -113,3 +115,55 @@ def rule_line(req: CaptureRequest) -> str | None:
             f"{req.policy.get('auto_reserve')} commands of quota in reserve"
         )
     return words + "."
+
+
+def _describe(req: CaptureRequest) -> str:
+    # Imported here: handlers.blocks.capture imports this module for the card's lines.
+    from handlers.blocks.capture import describe_command
+
+    return describe_command(req.command_type, req.args)
+
+
+def _owner_facts(req: CaptureRequest) -> str:
+    """Who asked, why, what is collected and for how long, on which devices."""
+    what = _describe(req)
+    devices = ", ".join(f"`{outside(d.name, 60)}`" for d in req.devices)
+    reason = outside(req.reason, 300) if req.reason else "no reason given"
+    return (
+        f"{actor_ref(req.requester_id)} asked for a {what} on {devices}. "
+        f"Reason: {reason}. Approved by {actor_ref(req.decided_by) or 'an approver'}."
+    )
+
+
+def render_owner_ask(req: CaptureRequest) -> Rendered:
+    """The direct message asking the device's owner for their OK, with OK and Decline."""
+    text = f"{_owner_facts(req)} It runs only if you say OK."
+    buttons = ActionsBlock(
+        elements=[
+            ButtonElement(
+                text="OK, run it",
+                action_id=ActionId.OWNER_OK.value,
+                value=req.id,
+                style="primary",
+            ),
+            ButtonElement(
+                text="Decline", action_id=ActionId.OWNER_DECLINE.value, value=req.id, style="danger"
+            ),
+        ]
+    )
+    return check_limits(Rendered(text=text, blocks=[_section(text), buttons.to_dict()]))
+
+
+def render_owner_note(note: Note, facts: Mapping[str, Any], req: CaptureRequest) -> Rendered:
+    """A direct message telling the device's owner (``device_owner: notify``)."""
+    if note is Note.COMPLETED:
+        text = f"The {_describe(req)} on your device has finished."
+    else:
+        text = f"{_owner_facts(req)} It is being sent to your device now."
+    return check_limits(Rendered(text=text, blocks=[_section(text)]))
+
+
+def render_owner_answered(ok: bool) -> Rendered:
+    """What replaces the ask once the owner answered."""
+    text = "Thanks: it will run now." if ok else "Declined: nothing will run."
+    return check_limits(Rendered(text=text, blocks=[_section(text)]))

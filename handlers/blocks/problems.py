@@ -16,6 +16,7 @@ from handlers.blocks.capture import offline_warning
 
 _STATE_WORDS = {
     RequestState.PENDING_APPROVAL: "pending approval",
+    RequestState.AWAITING_OWNER: "approved, waiting for the device owner",
     RequestState.APPROVED: "approved",
     RequestState.DISPATCHING: "dispatching",
     RequestState.DISPATCHED: "dispatched",
@@ -123,6 +124,11 @@ _WORDS: dict[type[e.Problem], Callable[[Any], str]] = {
     e.NotGranted: lambda p: (
         f"The approval policy doesn't let you request {p.what}. "
         "`/dex presets` lists what it offers."
+    ),
+    e.NotTheOwner: lambda p: "Only the person whose device this is can answer.",
+    e.NoOwnerToAsk: lambda p: (
+        "This kind of request needs the device owner's OK: mention the person "
+        "(`/dex pcap @ann …`) instead of naming the device."
     ),
     e.NoRule: lambda p: (
         "No approval rule covers this request, so nobody could approve it. "
