@@ -306,9 +306,11 @@ class RequestStore(RequestReads):
         edited); at it, ``APPROVED`` with the quota reserved in the same transaction. Two
         approvers at once on two replicas: one counts first, the other sees its row.
         Raises ``AlreadyApproved`` for a second click by the same approver, and what
-        ``apply`` raises. With ``owner_until`` the decisive approval waits for the device
-        owner's OK (``APPROVED_FOR_OWNER``) until then, with the quota reserved meanwhile.
+        ``apply`` raises; observers are told what committed. With ``owner_until`` the
+        decisive approval waits for the device owner's OK (``APPROVED_FOR_OWNER``) until
+        then, with the quota reserved meanwhile.
         """
+        applied: list[Event] = []
         async with self.sessions() as s, s.begin():
             if s.get_bind().dialect.name == "postgresql":
                 await s.execute(text(f"SELECT pg_advisory_xact_lock({APPROVAL_LOCK})"))
@@ -348,9 +350,11 @@ class RequestStore(RequestReads):
                 quota_remaining=quota_remaining if event is decisive else None,
                 values={"expires_at": owner_until} if event is Event.APPROVED_FOR_OWNER else None,
                 quota_read_at=quota_read_at,
+                applied=applied,
             )
         request = await self.get(request_id)
         assert request is not None
+        self._tell(applied, request.command_type, by_policy=bool(facts.get("auto")))
         return Outcome(request, tuple(effects))
 
     async def _apply_in(

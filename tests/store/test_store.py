@@ -188,6 +188,7 @@ async def test_a_step_writes_its_outbox_rows_once(sessions) -> None:
         EffectKind.EDIT_CARD,
         EffectKind.EDIT_PARENT,
         EffectKind.THREAD_NOTE,
+        EffectKind.TELL_REQUESTER,
     }
     with pytest.raises(IllegalTransition):
         await store.apply(req.id, Event.DENIED, actor="U0MAX0012", now=NOW)
