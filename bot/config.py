@@ -227,7 +227,8 @@ class Settings(BaseSettings):
                 problems.append(
                     "DEX_REQUESTERS is empty: list the Slack user or group IDs allowed to use /dex"
                 )
-            if not self.dex_approvers and not self.dex_allow_self_approval:
+            no_policy = not self.dex_policy_file  # a policy file names its own approvers
+            if no_policy and not self.dex_approvers and not self.dex_allow_self_approval:
                 problems.append(
                     "DEX_APPROVERS is empty: nobody could approve a request (every one would "
                     "expire); list the approvers' user or group IDs"

@@ -9,6 +9,7 @@ from typing import Any
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.domain import grammar as g
+from bot.domain import rules
 from bot.services.api import BotApi
 from handlers.blocks import (
     Rendered,
@@ -58,6 +59,11 @@ async def handle_dex(api: BotApi, body: dict[str, Any], respond: AsyncRespond, c
     async with guarded(reply, log):
         user_id = body["user_id"]
         text, preset = api.flows.expand_preset(body.get("text") or "")
+        policy_ask = rules.policy_verb(text)
+        if policy_ask is not None:
+            await api.flows.check_use(user_id, read_only=policy_ask.verb == "presets")
+            await reply(await policy_answer(api, policy_ask, user_id))
+            return
         try:
             cmd: g.Parsed | None = g.parse(text, api.limits)
         except g.ParseError as exc:
@@ -83,6 +89,15 @@ async def handle_dex(api: BotApi, body: dict[str, Any], respond: AsyncRespond, c
             )
             return
         await reply(await answer(api, cmd, body, client, preset=preset))
+
+
+async def policy_answer(api: BotApi, ask: rules.PolicyAsk, user_id: str) -> Rendered:
+    """``/dex presets`` and ``/dex audit REQUEST``."""
+    if ask.verb == "presets":
+        return render_presets(api.flows.presets())
+    if ask.ref is None:
+        return render_audit_usage()
+    return render_audit(await api.flows.audit(user_id, ask.ref), now=api.clock())
 
 
 async def answer(
@@ -113,14 +128,6 @@ async def answer(
                 ours=hist.ours,
                 unsent=hist.unsent,
             )
-        case g.Unknown(word=word) if word.lower() == "presets":
-            return render_presets(api.flows.presets())
-        case g.Unknown(word=word) if word.lower() == "audit":
-            words = (body.get("text") or "").split()
-            if len(words) != 2:
-                return render_audit_usage()
-            steps = await api.flows.audit(body["user_id"], words[1])
-            return render_audit(steps, now=now)
         case g.CaptureAsk():
             return await request_from_slash(api, cmd, body, client, preset=preset)
         case _:

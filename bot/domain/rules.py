@@ -254,6 +254,27 @@ class Policy:
         return tuple(dict.fromkeys(p for r in self.rules for p in r.approvers))
 
 
+@dataclass(frozen=True)
+class PolicyAsk:
+    """``/dex presets`` or ``/dex audit REQUEST`` (``ref`` None when it was not given)."""
+
+    verb: Literal["presets", "audit"]
+    ref: str | None = None
+
+
+def policy_verb(text: str) -> PolicyAsk | None:
+    """The policy's own ``/dex`` words, read before the grammar (which does not know them)."""
+    words = text.split()
+    if not words:
+        return None
+    verb = words[0].lower()
+    if verb == "presets":
+        return PolicyAsk("presets")
+    if verb == "audit":
+        return PolicyAsk("audit", words[1] if len(words) == 2 else None)
+    return None
+
+
 def expand_preset(text: str, presets: Mapping[str, Preset]) -> tuple[str, Preset | None]:
     """``capture @ann vpn-drops …`` with the preset's words in place of its name (and its
     reason appended when none is given); other text comes back unchanged.
