@@ -64,6 +64,10 @@ class NoOwnerToAsk(Problem):
     """The rule needs the device owner's OK, but the request names a device, not a person."""
 
 
+class AutoCapReached(Problem):
+    """A rule's auto-approvals in its interval reached its cap (``cap``) meanwhile."""
+
+
 class NoRule(Problem):
     """No approval rule covers this request, so nobody could approve it."""
 

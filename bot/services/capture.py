@@ -21,6 +21,7 @@ from bot.domain import grammar as g
 from bot.domain.errors import (
     AlreadyDecided,
     AmbiguousDevice,
+    AutoCapReached,
     Choice,
     DeviceIneligible,
     DeviceNotSeen,
@@ -308,10 +309,16 @@ class CaptureService:
         rule = self.rule_of(req)
         if rule is None or req.policy.get("auto") != "yes":
             return False
+        assert rule.auto is not None
         facts: dict[str, Any] = {"approver": rule.actor, "rule": rule.name, "auto": True}
+        since = self.ctx.clock() - timedelta(minutes=rule.auto.per_minutes)
         try:
-            await self._approve(req, rule.actor, facts, quorum=1)
-        except (QuotaShort, AlreadyDecided, UnknownRequest, RequestExpired):
+            await self._approve(req, rule.actor, facts, quorum=1, cap=(rule.auto.cap, since))
+        except (AutoCapReached, QuotaShort) as exc:
+            why = "cap" if isinstance(exc, AutoCapReached) else "reserve"
+            await self.ctx.requests.refuse_auto(req.id, why, actor=rule.actor, now=self.ctx.clock())
+            return False
+        except (AlreadyDecided, UnknownRequest, RequestExpired):
             return False
         return True
 
@@ -322,6 +329,7 @@ class CaptureService:
         facts: dict[str, Any],
         *,
         quorum: int | None = None,
+        cap: tuple[int, datetime] | None = None,
     ) -> CaptureRequest:
         read_at = self.ctx.clock()  # what Cloudflare's figure can not yet include starts here
         fc = await self.forecast(req.units)
@@ -346,6 +354,7 @@ class CaptureService:
                 quota_remaining=fc.quota - fc.used,
                 quota_read_at=read_at,
                 owner_until=now + window if ask_owner else None,
+                cap=cap,
             )
         except QuotaShort:
             raise QuotaShort(forecast=fc, at="approval") from None

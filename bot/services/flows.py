@@ -145,10 +145,12 @@ class Flows:
         now = await self.ctx.requests.get(req.id) or req
         # A rule that may approve by itself does so once the card is up (a request whose
         # card could not be posted is cancelled instead); the card then says which rule.
-        if now.card_ts and await self.captures.auto_approve(now):
-            await self._deliver(req.id)
-            await dispatch(self.ctx, req.id, actor=prepared.rule.actor)
-            await self._deliver(req.id)
+        if now.card_ts and now.policy.get("auto") == "yes":
+            approved = await self.captures.auto_approve(now)
+            await self._deliver(req.id)  # the card says which rule approved it, or why not
+            if approved:
+                await dispatch(self.ctx, req.id, actor=prepared.rule.actor)
+                await self._deliver(req.id)
             now = await self.ctx.requests.get(req.id) or now
         if now.state is RequestState.CANCELLED and tell_here:
             facts = await self._take_tell(now)

@@ -21,7 +21,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain import lifecycle
-from bot.domain.errors import AlreadyApproved, QuotaShort, UnknownRequest, already_requested
+from bot.domain.errors import (
+    AlreadyApproved,
+    AutoCapReached,
+    QuotaShort,
+    UnknownRequest,
+    already_requested,
+)
 from bot.domain.lifecycle import Effect, EffectKind, Event, IllegalTransition
 from bot.domain.model import CaptureRequest, CommandRecord, RequestState
 from bot.store.batch import SET_EVENTS, Change, CommandChange, LostRace, apply_set
@@ -164,6 +170,18 @@ class RequestStore(RequestReads):
         if existing is not None:
             raise already_requested(existing)
 
+    async def refuse_auto(self, request_id: str, why: str, *, actor: str, now: datetime) -> None:
+        """Record that the request's rule could not approve it after all (``why``: "cap" or
+        "reserve") and re-render its card to say so; people decide. Not a state change."""
+        async with self.sessions() as s, s.begin():
+            row = await s.get(CaptureRequestRow, request_id)
+            if row is None:
+                return
+            row.policy = {**(row.policy or {}), "auto": why}
+            edit = Effect(EffectKind.EDIT_CARD, request_id, Event.REQUESTED, tag="auto_refused")
+            enqueue_effects(s, [edit], now)
+            audit(s, at=now, actor=actor, action="auto_refused", request_id=request_id, why=why)
+
     async def set_messages(self, request_id: str, **refs: str | None) -> None:
         """Remember where the parent message and approval card live (parent_ts, card_ts, …).
 
@@ -297,6 +315,7 @@ class RequestStore(RequestReads):
         quota_remaining: int | None = None,
         quota_read_at: datetime | None = None,
         owner_until: datetime | None = None,
+        cap: tuple[int, datetime] | None = None,
     ) -> Outcome:
         """Count ``approver``'s approval; the one that completes the ``quorum`` approves.
 
@@ -308,7 +327,9 @@ class RequestStore(RequestReads):
         Raises ``AlreadyApproved`` for a second click by the same approver, and what
         ``apply`` raises; observers are told what committed. With ``owner_until`` the
         decisive approval waits for the device owner's OK (``APPROVED_FOR_OWNER``) until
-        then, with the quota reserved meanwhile.
+        then, with the quota reserved meanwhile. ``cap`` (limit, since): a rule approving by
+        itself may not exceed its cap; counted here, under the same lock, so two requests at
+        once cannot both take the last one (``AutoCapReached``).
         """
         applied: list[Event] = []
         async with self.sessions() as s, s.begin():
@@ -331,6 +352,14 @@ class RequestStore(RequestReads):
                 if current is None:
                     raise UnknownRequest()
                 raise LostRace(RequestState(current), Event.APPROVED)
+            if cap is not None:
+                used = await s.scalar(
+                    select(func.count())
+                    .select_from(ApprovalRow)
+                    .where(ApprovalRow.approver_id == approver, ApprovalRow.approved_at >= cap[1])
+                )
+                if int(used or 0) >= cap[0]:
+                    raise AutoCapReached(cap=cap[0])
             if await s.get(ApprovalRow, (request_id, approver)) is not None:
                 have = await _count_approvals(s, request_id)
                 raise AlreadyApproved(have=have, need=quorum)

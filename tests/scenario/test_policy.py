@@ -305,3 +305,21 @@ async def test_the_form_offers_the_presets(bot: BotHarness) -> None:
     card = bot.slack.messages(APPROVALS_CHANNEL)[-1]
     shown = blocks_text(card.blocks or [])
     assert "Packet capture, 5 min, up to 20 MB" in shown and "VPN keeps dropping" in shown
+
+
+@team
+@engines
+async def test_racing_requests_never_pass_the_auto_approval_cap(bot: BotHarness) -> None:
+    devices = ("ann-macbook", "ann-desktop", "kiosk-lobby-01")
+    await asyncio.gather(
+        *(bot.slash(f'speedtest --device {d} --reason "slow calls"', user=SAM) for d in devices)
+    )
+    await bot.local.idle(10)
+    cards = bot.slack.messages(APPROVALS_CHANNEL)
+    assert len(cards) == 3
+    assert len(await posts(bot)) == 2  # the cap is 2, however the requests raced
+    shown = [blocks_text(c.blocks or []) for c in cards]
+    assert sum("Approved by rule `speedtest-auto`" in t for t in shown) == 2
+    waiting = [c for c in cards if buttons(c)]
+    assert len(waiting) == 1
+    assert "cap of 2 per 60 min is used up" in blocks_text(waiting[0].blocks or [])
