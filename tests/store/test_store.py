@@ -47,7 +47,14 @@ def new_request(devices: tuple[TargetDevice, ...] = (ANN_MAC,), **kw: object) ->
 async def test_migrations_from_empty_create_every_table(db_url: str) -> None:
     engine = create_engine(db_url)
     try:
-        assert sorted(await pending_migrations(engine)) == ["0001", "0002", "0003", "0004", "0005"]
+        assert sorted(await pending_migrations(engine)) == [
+            "0001",
+            "0002",
+            "0003",
+            "0004",
+            "0005",
+            "0006",
+        ]
         await migrate(engine)
         await migrate(engine)  # idempotent
         assert await pending_migrations(engine) == []

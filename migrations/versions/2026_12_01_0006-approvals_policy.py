@@ -5,8 +5,8 @@ the same person clicking twice counts once. ``capture_requests.policy`` remember
 matched (its name, quorum, preset, and why it could not approve by itself), so the card and
 the audit say which rule applied even after the policy file changes.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-01 11:40:00
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
