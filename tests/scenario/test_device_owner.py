@@ -142,3 +142,18 @@ async def test_notify_tells_the_owner_when_approved(bot: BotHarness) -> None:
     assert f"<@{SAM.user_id}> asked for a speed test on `ann-macbook`" in words
     assert "Reason: slow calls" in words and "being sent to your device now" in words
     assert await posts(bot) == 1
+
+
+@owner_policy
+@pytest.mark.botclock("sim")
+async def test_notify_tells_the_owner_when_done(bot: BotHarness) -> None:
+    text = f'speedtest <@{ANN.user_id}> --device ann-macbook --reason "slow calls"'
+    parent, card = await request_capture(bot, text)
+    await click_approve(bot, card, MAX)
+    await wait_thread(bot, parent, "Sent to ann-macbook")
+    worker = worker_for(bot)
+    for _ in range(10):  # the simulated device runs it and reports back
+        await advance_and_tick(bot, worker, 60)
+        if any("has finished" in m.text for m in ann_dm(bot)):
+            break
+    assert sum("on your device has finished" in m.text for m in ann_dm(bot)) == 1
