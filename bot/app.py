@@ -25,12 +25,14 @@ from bot.config import Settings, StartupError
 from bot.dex.client import DexClient
 from bot.domain.grammar import Limits
 from bot.domain.policy import AccessPolicy
+from bot.domain.rules import Policy
 from bot.insight import RuleFileError, SummaryBudget, load_rules
 from bot.metrics import Metrics
 from bot.services.capture import CaptureService
 from bot.services.flows import Flows
 from bot.services.home import HomeService, presets_of
 from bot.services.insight import Insight
+from bot.services.policy_file import load_policy
 from bot.services.queries import Queries
 from bot.slackapi.directory import Directory
 from bot.store.db import create_engine, migrate, session_factory
@@ -85,6 +87,7 @@ class Services:
     homes: HomeStore
     access: AccessPolicy
     limits: Limits
+    policy: Policy
     clock: Callable[[], datetime] = utcnow
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     activity: Activity = field(default_factory=Activity)
@@ -111,7 +114,7 @@ class Services:
 
 def _renderers() -> Renderers:
     # The words live with the Slack transport; the worker only gets these functions.
-    from handlers.blocks import capture, insight, notes
+    from handlers.blocks import capture, insight, notes, policy
 
     return Renderers(
         parent=capture.render_parent,
@@ -123,6 +126,8 @@ def _renderers() -> Renderers:
         status_after=insight.render_status_after,
         failure=insight.render_failure,
         dropped=notes.render_dropped,
+        owner_ask=policy.render_owner_ask,
+        owner_note=policy.render_owner_note,
     )
 
 
@@ -159,6 +164,7 @@ def build_services(
 
     Close it with ``await services.aclose()``.
     """
+    policy = load_policy(settings)  # PolicyError before anything is opened
     slack = slack or build_slack_client(settings)
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
@@ -174,13 +180,14 @@ def build_services(
         leases=Leases(sessions, owner=owner),
         homes=HomeStore(sessions),
         access=AccessPolicy(
-            requesters=settings.dex_requesters,
-            approvers=settings.dex_approvers,
+            requesters=policy.requesters,
+            approvers=policy.approvers,
             read_open=settings.dex_read_open,
             allow_self_approval=settings.dex_allow_self_approval,
             contact=settings.dex_access_contact,
         ),
         limits=Limits.from_settings(settings),
+        policy=policy,
         clock=clock,
         owner=owner,
     )

@@ -79,6 +79,16 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument(
         "--manifest", metavar="FILE", help="app manifest to compare scopes with (app_manifest.yml)"
     )
+    policy = sub.add_parser("policy", help="check an approval policy file")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    check = policy_sub.add_parser("check", help="print the effective rules, or every problem")
+    check.add_argument("file", metavar="FILE", help="the YAML policy file")
+
+    audit = sub.add_parser("audit", help="export the audit log (for a SIEM)")
+    audit.add_argument(
+        "--since", default="7d", metavar="AGE", help="how far back: 30m, 12h, 7d (default 7d)"
+    )
+    audit.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
 
     sub.add_parser("worker", help="run only the background poller")
     sub.add_parser("migrate", help="upgrade the database schema")
@@ -91,9 +101,62 @@ def _settings(mode: Mode) -> Settings:
     except SettingsError as exc:
         _fail(exc.problems)
     problems = settings.check_for(mode)
+    if not problems and mode in ("serve", "socket", "worker"):
+        from bot.services.policy_file import PolicyError, load_policy
+
+        try:
+            load_policy(settings)
+        except PolicyError as exc:
+            problems = [f"DEX_POLICY_FILE: {line}" for line in exc.problems]
     if problems:
         _fail(problems)
     return settings
+
+
+def _audit(since: str, fmt: str) -> int:
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    match = re.fullmatch(r"(\d{1,5})([mhd])", since.strip().lower())
+    if match is None:
+        print("dexbot audit: --since takes an age like 30m, 12h or 7d", file=sys.stderr)
+        return 2
+    unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+    start = datetime.now(UTC) - timedelta(**{unit: int(match.group(1))})
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        _fail(exc.problems)
+
+    async def export() -> None:
+        from bot.services.audit import export_since, write
+        from bot.store.db import create_engine, session_factory
+        from bot.store.transitions import RequestStore
+
+        engine = create_engine(settings.database_url)
+        try:
+            steps = await export_since(RequestStore(session_factory(engine)), start)
+        finally:
+            await engine.dispose()
+        write(steps, fmt, sys.stdout)
+
+    asyncio.run(export())
+    return 0
+
+
+def _policy_check(path: str) -> int:
+    from bot.domain.rules import describe
+    from bot.services.policy_file import PolicyError, read_policy_file
+
+    try:
+        policy = read_policy_file(path)
+    except PolicyError as exc:
+        for line in exc.problems:
+            print(f"{path}: {line}")
+        return 1
+    for line in describe(policy):
+        print(line)
+    return 0
 
 
 def _fail(problems: list[str]) -> Any:
@@ -141,6 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.doctor import run_doctor
 
         return run_doctor(args.mode, Path(args.manifest) if args.manifest else None, sys.stdout)
+    if args.command == "policy":
+        return _policy_check(args.file)
+    if args.command == "audit":
+        return _audit(args.since, args.format)
     settings = _settings(args.command)
     from bot.logs import quiet_libraries, setup_logging
 

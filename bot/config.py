@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     dex_approval_ttl_seconds: int = Field(1800, ge=60)
     dex_require_reason: bool = True
     dex_user_cache_ttl_seconds: int = Field(600, ge=0)
+    #: The approval policy (YAML; see the README). Without it, the settings above are the policy.
+    dex_policy_file: str | None = None
+    #: Tell requesters directly when their request is approved, denied, expired or finished
+    #: (without a policy file; a file says ``tell_requester:``).
+    dex_tell_requester: bool = True
 
     # Capture limits (Cloudflare's documented limits today; settings, not code)
     dex_pcap_max_minutes: int = Field(10, ge=1)
@@ -218,11 +223,12 @@ class Settings(BaseSettings):
             need(self.slack_bot_token, "SLACK_BOT_TOKEN", "the bot token (xoxb-…) from OAuth")
             need(self.cloudflare_api_token, "CLOUDFLARE_API_TOKEN", "a token with DEX Write")
             need(self.cloudflare_account_id, "CLOUDFLARE_ACCOUNT_ID", "the Cloudflare account")
-            if not self.dex_requesters:
+            if not self.dex_requesters and not self.dex_policy_file:
                 problems.append(
                     "DEX_REQUESTERS is empty: list the Slack user or group IDs allowed to use /dex"
                 )
-            if not self.dex_approvers and not self.dex_allow_self_approval:
+            no_policy = not self.dex_policy_file  # a policy file names its own approvers
+            if no_policy and not self.dex_approvers and not self.dex_allow_self_approval:
                 problems.append(
                     "DEX_APPROVERS is empty: nobody could approve a request (every one would "
                     "expire); list the approvers' user or group IDs"

@@ -16,6 +16,7 @@ from bot.services.api import BotApi
 from handlers.blocks.common import Rendered
 from handlers.blocks.form_read import draft_from_state, read_submission
 from handlers.blocks.modal import deny_modal, request_modal
+from handlers.blocks.policy import render_owner_answered
 from handlers.capture import limits_note
 from handlers.errors import guarded
 from handlers.ids import ActionId
@@ -66,6 +67,27 @@ def register_actions(app: AsyncApp, api: BotApi, track: Callable[[Any], Any]) ->
                 trigger_id=body["trigger_id"], view=deny_modal(req.id, req.short_id)
             )
 
+    @app.action(ActionId.OWNER_OK.value)
+    @track
+    async def on_owner_ok(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await _owner_answer(ack, body, respond, ok=True)
+
+    @app.action(ActionId.OWNER_DECLINE.value)
+    @track
+    async def on_owner_decline(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await _owner_answer(ack, body, respond, ok=False)
+
+    async def _owner_answer(ack: Any, body: dict[str, Any], respond: Any, *, ok: bool) -> None:
+        await ack()
+
+        async def reply(rendered: Rendered) -> None:
+            await respond(text=rendered.text, blocks=rendered.blocks, replace_original=False)
+
+        async with guarded(reply, log):
+            await api.flows.owner_answer(_value(body), body["user"]["id"], ok=ok)
+            done = render_owner_answered(ok)
+            await respond(text=done.text, blocks=done.blocks, replace_original=True)
+
     async def refresh(body: dict[str, Any], client: Any, user_id: str | None) -> None:
         # Render the form again from what it holds, with the person's devices looked up.
         view = body["view"]
@@ -82,6 +104,7 @@ def register_actions(app: AsyncApp, api: BotApi, track: Callable[[Any], Any]) ->
                     limits_note=limits_note(api),
                     private_metadata=view.get("private_metadata") or "",
                     require_reason=api.limits.require_reason,
+                    presets=api.flows.presets(),
                 ),
             )
         except SlackApiError as exc:

@@ -50,6 +50,7 @@ async def open_request_modal(
         limits_note=limits_note(api),
         private_metadata=meta,
         require_reason=api.limits.require_reason,
+        presets=api.flows.presets(),
     )
     resp = await client.views_open(trigger_id=trigger_id, view=view)
     return str((resp.get("view") or {}).get("id") or "")
@@ -76,6 +77,7 @@ async def fill_devices(
             limits_note=limits_note(api),
             private_metadata=meta,
             require_reason=api.limits.require_reason,
+            presets=api.flows.presets(),
         ),
     )
 
@@ -92,15 +94,21 @@ def submitted_answer(done: Submitted) -> Rendered:
 
 
 async def request_from_slash(
-    api: BotApi, ask: g.CaptureAsk, body: dict[str, Any], client: AsyncWebClient
+    api: BotApi,
+    ask: g.CaptureAsk,
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    *,
+    preset: str | None = None,
 ) -> Rendered:
-    """Make a request typed as a slash command; the requester's answer."""
+    """Make a request typed as a slash command (``preset``: the one it named); the answer."""
     try:
         done = await api.flows.request(
             ask,
             team_id=body["team_id"],
             channel_id=body["channel_id"],
             requester_id=body["user_id"],
+            preset=preset,
         )
     except NeedsDeviceChoice as choice:
         try:

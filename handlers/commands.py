@@ -9,12 +9,16 @@ from typing import Any
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.domain import grammar as g
+from bot.domain import rules
 from bot.services.api import BotApi
 from handlers.blocks import (
     Rendered,
+    render_audit,
+    render_audit_usage,
     render_devices,
     render_help,
     render_history,
+    render_presets,
     render_quota,
     render_status,
 )
@@ -54,8 +58,14 @@ async def handle_dex(api: BotApi, body: dict[str, Any], respond: AsyncRespond, c
     reply = responder(respond)
     async with guarded(reply, log):
         user_id = body["user_id"]
+        text, preset = api.flows.expand_preset(body.get("text") or "")
+        policy_ask = rules.policy_verb(text)
+        if policy_ask is not None:
+            await api.flows.check_use(user_id, read_only=policy_ask.verb == "presets")
+            await reply(await policy_answer(api, policy_ask, user_id))
+            return
         try:
-            cmd: g.Parsed | None = g.parse(body.get("text") or "", api.limits)
+            cmd: g.Parsed | None = g.parse(text, api.limits)
         except g.ParseError as exc:
             # A help topic that does not exist is still help: anyone may read the answer.
             cmd = g.Help() if exc.code is g.ParseProblem.UNKNOWN_TOPIC else None
@@ -65,7 +75,7 @@ async def handle_dex(api: BotApi, body: dict[str, Any], respond: AsyncRespond, c
         if not isinstance(cmd, g.Help):
             await api.flows.check_use(user_id, read_only=read_only)
         try:
-            cmd = g.parse(body.get("text") or "", api.limits)
+            cmd = g.parse(text, api.limits)
         except g.Incomplete as missing:
             # Something is missing: the form asks for it (trigger_id first, before slow calls).
             view_id = await open_request_modal(
@@ -78,10 +88,21 @@ async def handle_dex(api: BotApi, body: dict[str, Any], respond: AsyncRespond, c
                 api, client, body["trigger_id"], body["channel_id"], None, None
             )
             return
-        await reply(await answer(api, cmd, body, client))
+        await reply(await answer(api, cmd, body, client, preset=preset))
 
 
-async def answer(api: BotApi, cmd: g.Parsed, body: dict[str, Any], client: Any) -> Rendered:
+async def policy_answer(api: BotApi, ask: rules.PolicyAsk, user_id: str) -> Rendered:
+    """``/dex presets`` and ``/dex audit REQUEST``."""
+    if ask.verb == "presets":
+        return render_presets(api.flows.presets())
+    if ask.ref is None:
+        return render_audit_usage()
+    return render_audit(await api.flows.audit(user_id, ask.ref), now=api.clock())
+
+
+async def answer(
+    api: BotApi, cmd: g.Parsed, body: dict[str, Any], client: Any, *, preset: str | None = None
+) -> Rendered:
     """The rendered answer to a parsed command."""
     now = api.clock()
     q = api.queries
@@ -108,6 +129,6 @@ async def answer(api: BotApi, cmd: g.Parsed, body: dict[str, Any], client: Any) 
                 unsent=hist.unsent,
             )
         case g.CaptureAsk():
-            return await request_from_slash(api, cmd, body, client)
+            return await request_from_slash(api, cmd, body, client, preset=preset)
         case _:
             return render_help(g.HELP_TEXT)

@@ -12,6 +12,8 @@ class ActionId(StrEnum):
     DENY = "dex.deny"
     MODAL_USER = "dex.modal.user"
     MODAL_TYPE = "dex.modal.type"
+    OWNER_OK = "dex.owner.ok"
+    OWNER_DECLINE = "dex.owner.decline"
 
 
 class CallbackId(StrEnum):

@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -18,6 +18,7 @@ from bot.domain.durations import INVISIBLE
 from bot.domain.errors import DeviceOffline, Problem
 from bot.domain.grammar import MAX_TEXT
 from bot.domain.model import CommandType, RequestState
+from bot.domain.rules import Preset
 from bot.services.api import BotApi
 from handlers.blocks.common import Rendered
 from handlers.blocks.form_read import (
@@ -26,6 +27,7 @@ from handlers.blocks.form_read import (
     offline_error,
     read_submission,
 )
+from handlers.blocks.modal import PRESET_PREFIX
 from handlers.blocks.parse_text import describe_parse_error, describe_read_error
 from handlers.blocks.problems import describe_problem
 from handlers.capture import submitted_answer
@@ -50,9 +52,12 @@ def _text(value: Any) -> str:
 
 
 def capture_from_form(
-    values: dict[str, Any], limits: g.Limits
+    values: dict[str, Any], limits: g.Limits, presets: Mapping[str, Preset] | None = None
 ) -> tuple[g.CaptureAsk | None, dict[str, str]]:
-    """A capture request from the modal's fields, or the errors keyed by block id."""
+    """A capture request from the modal's fields, or the errors keyed by block id.
+
+    A preset picked as "What to run" fills the type, its arguments and (when none is typed)
+    the reason; see ``preset_of`` for which one."""
     errors: dict[str, str] = {}
     user = values.get(BlockId.USER.value)
     kind_raw = values.get(BlockId.TYPE.value)
@@ -64,6 +69,10 @@ def capture_from_form(
         errors[BlockId.REASON.value] = describe_parse_error(exc)
     if not isinstance(user, str) or not _USER.fullmatch(user):
         user = None  # a forged value is treated as no pick: the same answer
+    preset = preset_of(values, presets or {})
+    if preset is not None:
+        return _from_preset(preset, user, device, reason, limits)
+    if not user:
         errors[BlockId.USER.value] = "Pick the person whose device should run it."
     try:
         kind = CommandType(kind_raw) if kind_raw else None
@@ -122,6 +131,46 @@ def capture_from_form(
     ), {}
 
 
+def preset_of(values: dict[str, Any], presets: Mapping[str, Preset]) -> Preset | None:
+    """The preset picked in the form, if one was."""
+    raw = str(values.get(BlockId.TYPE.value) or "")
+    return presets.get(raw.removeprefix(PRESET_PREFIX)) if raw.startswith(PRESET_PREFIX) else None
+
+
+def _from_preset(
+    preset: Preset, user: Any, device: Any, reason: str | None, limits: g.Limits
+) -> tuple[g.CaptureAsk | None, dict[str, str]]:
+    errors: dict[str, str] = {}
+    if not user:
+        errors[BlockId.USER.value] = "Pick the person whose device should run it."
+    if user and not device:
+        errors[BlockId.DEVICE.value] = "Pick a device."
+    reason = reason or preset.reason
+    if limits.require_reason and not reason:
+        errors[BlockId.REASON.value] = "Say why you need this; the approver will read it."
+    if errors:
+        return None, errors
+    pcap = preset.command_type is CommandType.PCAP
+    minutes = min(preset.minutes or limits.pcap_default_minutes, limits.pcap_max_minutes)
+    all_devices = device == "__all__"
+    return g.CaptureAsk(
+        command_type=preset.command_type,
+        target=g.UserTarget(str(user)),
+        device=None if all_devices else str(device).split("|")[0],
+        all_devices=all_devices,
+        time_limit_min=minutes if pcap else None,
+        max_file_size_mb=min(preset.size_mb, limits.max_size_mb)
+        if pcap and preset.size_mb
+        else None,
+        packet_size_bytes=preset.snaplen if pcap else None,
+        test_all_routes=preset.all_routes if preset.command_type is CommandType.WARP_DIAG else None,
+        interfaces=preset.interfaces or None
+        if preset.command_type is CommandType.SPEED_TEST
+        else None,
+        reason=reason,
+    ), {}
+
+
 def _dm(client: Any, user_id: str, channel_id: str) -> Any:
     async def reply(rendered: Rendered) -> None:
         if channel_id == user_id:  # no channel: only chat.postMessage reaches a user id (a DM)
@@ -152,14 +201,17 @@ def register_views(app: AsyncApp, api: BotApi, track: Callable[[Any], Any]) -> N
             # The form asked only for a person: that person has nothing that can run it.
             await ack(**modal_errors(no_devices_error(), view))
             return
-        cmd, errors = capture_from_form(values, api.limits)
+        presets = {p.name: p for p in api.flows.presets()}
+        cmd, errors = capture_from_form(values, api.limits, presets)
+        picked = preset_of(values, presets)
+        preset = picked.name if picked else None
         if cmd is None:
             await ack(**modal_errors(errors, view))
             return
         try:
             await api.flows.check_use(user_id, read_only=False)
             prepared = await asyncio.wait_for(
-                api.flows.captures.prepare(cmd), timeout=PREFLIGHT_BUDGET_SECONDS
+                api.flows.captures.prepare(cmd, preset=preset), timeout=PREFLIGHT_BUDGET_SECONDS
             )
         except DeviceOffline as exc:
             await ack(**modal_errors(offline_error(exc.devices), view))
@@ -170,7 +222,7 @@ def register_views(app: AsyncApp, api: BotApi, track: Callable[[Any], Any]) -> N
         except TimeoutError:
             await ack()
             async with guarded(_dm(client, user_id, channel_id), log):
-                prepared = await api.flows.captures.prepare(cmd)
+                prepared = await api.flows.captures.prepare(cmd, preset=preset)
                 await _submit(api, prepared, body, channel_id, user_id, client)
             return
         await ack()

@@ -52,6 +52,30 @@ class SelfApproval(NotAllowed):
     """Approving one's own request, which the policy forbids."""
 
 
+class NotGranted(NotAllowed):
+    """The policy does not let this user request this type (``command_type``) or preset."""
+
+
+class NotTheOwner(NotAllowed):
+    """Only the person whose device is targeted may say OK (or decline)."""
+
+
+class NoOwnerToAsk(Problem):
+    """The rule needs the device owner's OK, but the request names a device, not a person."""
+
+
+class AutoCapReached(Problem):
+    """A rule's auto-approvals in its interval reached its cap (``cap``) meanwhile."""
+
+
+class NoRule(Problem):
+    """No approval rule covers this request, so nobody could approve it."""
+
+
+class AlreadyApproved(Problem):
+    """This approver's approval is already counted (``have`` of ``need``)."""
+
+
 class UnknownPerson(Problem):
     """Slack does not know the user (``user_id``)."""
 

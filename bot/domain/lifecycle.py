@@ -25,7 +25,14 @@ class Event(StrEnum):
     """Something that happened to a request."""
 
     REQUESTED = "requested"
+    APPROVAL_RECORDED = "approval_recorded"  # one of several a quorum needs; not decisive
     APPROVED = "approved"
+    APPROVED_FOR_OWNER = (
+        "approved_for_owner"  # the decisive approval under device_owner: acknowledge
+    )
+    OWNER_OK = "owner_ok"
+    OWNER_DECLINED = "owner_declined"
+    ESCALATED = "escalated"  # no decision after the rule's T minutes: remind, mention fallback
     DENIED = "denied"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
@@ -54,6 +61,9 @@ class EffectKind(StrEnum):
     # A person's App Home, redrawn (``views.publish``). Not in the table: the store adds one
     # per affected person who opened the Home, keyed by user and coalesced (bot.store.home).
     REFRESH_HOME = "refresh_home"
+    REMIND = "remind"  # a reminder under the card, shown in the approvals channel
+    ASK_OWNER = "ask_owner"  # a direct message to the device's owner with OK / Decline
+    TELL_OWNER = "tell_owner"  # a direct message to the device's owner (device_owner: notify)
 
 
 class Note(StrEnum):
@@ -69,6 +79,17 @@ class Note(StrEnum):
     UPLOAD_GAVE_UP = "upload_gave_up"
     THREAD_UNREACHABLE = "thread_unreachable"  # told the requester: kept, retried later
     THREAD_GAVE_UP = "thread_gave_up"  # told the requester: the thread stayed unreachable
+    ESCALATED = "escalated"
+    COMPLETED = "completed"
+    AWAITING_OWNER = "awaiting_owner"
+    OWNER_OK = "owner_ok"
+    OWNER_DECLINED = "owner_declined"
+
+
+#: The outcomes a requester is told about directly (a policy setting turns these off).
+OUTCOME_NOTES = frozenset(
+    {Note.APPROVED, Note.DENIED, Note.EXPIRED, Note.COMPLETED, Note.OWNER_DECLINED}
+)
 
 
 QuotaMove = Literal["reserve", "consume", "release"]
@@ -165,6 +186,10 @@ def _note(note: Note) -> EffectSpec:
     return EffectSpec(EffectKind.THREAD_NOTE, note)
 
 
+def _tell(note: Note) -> EffectSpec:
+    return EffectSpec(EffectKind.TELL_REQUESTER, note)
+
+
 S = RequestState
 #: Every allowed (state, event). ``None`` is "no request yet". Anything absent is refused.
 TRANSITIONS: Mapping[tuple[RequestState | None, Event], Step] = {
@@ -172,13 +197,49 @@ TRANSITIONS: Mapping[tuple[RequestState | None, Event], Step] = {
         S.PENDING_APPROVAL,
         (EffectSpec(EffectKind.POST_PARENT), EffectSpec(EffectKind.POST_CARD)),
     ),
+    # A quorum's non-decisive approval: the card shows "1 of 2 approvals" (tagged per approver).
+    (S.PENDING_APPROVAL, Event.APPROVAL_RECORDED): Step(
+        S.PENDING_APPROVAL, (EffectSpec(EffectKind.EDIT_CARD),)
+    ),
+    # Once per request: the reminder's outbox key is unique, so a second one aborts.
+    (S.PENDING_APPROVAL, Event.ESCALATED): Step(
+        S.PENDING_APPROVAL, (EffectSpec(EffectKind.REMIND, Note.ESCALATED),)
+    ),
     (S.PENDING_APPROVAL, Event.APPROVED): Step(
-        S.APPROVED, (*_EDITS, _note(Note.APPROVED)), quota="reserve", decision=True
+        S.APPROVED,
+        (
+            *_EDITS,
+            _note(Note.APPROVED),
+            _tell(Note.APPROVED),
+            EffectSpec(EffectKind.TELL_OWNER, Note.APPROVED, needs="tell_owner"),
+        ),
+        quota="reserve",
+        decision=True,
+    ),
+    # device_owner: acknowledge: approved and reserved, but sent only once the owner says OK.
+    (S.PENDING_APPROVAL, Event.APPROVED_FOR_OWNER): Step(
+        S.AWAITING_OWNER,
+        (*_EDITS, _note(Note.AWAITING_OWNER), EffectSpec(EffectKind.ASK_OWNER)),
+        quota="reserve",
+        decision=True,
+    ),
+    (S.AWAITING_OWNER, Event.OWNER_OK): Step(
+        S.APPROVED, (*_EDITS, _note(Note.OWNER_OK), _tell(Note.APPROVED))
+    ),
+    (S.AWAITING_OWNER, Event.OWNER_DECLINED): Step(
+        S.CANCELLED,
+        (*_EDITS, _note(Note.OWNER_DECLINED), _tell(Note.OWNER_DECLINED)),
+        quota="release",
+    ),
+    (S.AWAITING_OWNER, Event.EXPIRED): Step(
+        S.EXPIRED, (*_EDITS, _note(Note.EXPIRED), _tell(Note.EXPIRED)), quota="release"
     ),
     (S.PENDING_APPROVAL, Event.DENIED): Step(
-        S.DENIED, (*_EDITS, _note(Note.DENIED)), decision=True
+        S.DENIED, (*_EDITS, _note(Note.DENIED), _tell(Note.DENIED)), decision=True
     ),
-    (S.PENDING_APPROVAL, Event.EXPIRED): Step(S.EXPIRED, (*_EDITS, _note(Note.EXPIRED))),
+    (S.PENDING_APPROVAL, Event.EXPIRED): Step(
+        S.EXPIRED, (*_EDITS, _note(Note.EXPIRED), _tell(Note.EXPIRED))
+    ),
     # A request whose parent or card could not be posted, or that a retry superseded.
     (S.PENDING_APPROVAL, Event.CANCELLED): Step(
         S.CANCELLED, (*_EDITS, EffectSpec(EffectKind.TELL_REQUESTER, Note.CANCELLED))
@@ -205,7 +266,13 @@ TRANSITIONS: Mapping[tuple[RequestState | None, Event], Step] = {
     ),
     (S.DISPATCHED, Event.COMMAND_STUCK): Step(S.DISPATCHED, (_note(Note.STUCK),)),
     (S.DISPATCHED, Event.COMPLETED): Step(
-        S.COMPLETED, (*_EDITS, EffectSpec(EffectKind.STATUS_AFTER))
+        S.COMPLETED,
+        (
+            *_EDITS,
+            EffectSpec(EffectKind.STATUS_AFTER),
+            _tell(Note.COMPLETED),
+            EffectSpec(EffectKind.TELL_OWNER, Note.COMPLETED, needs="tell_owner"),
+        ),
     ),
 }
 

@@ -37,6 +37,7 @@ class RequestState(StrEnum):
     """Where a capture request stands. Every transition is a guarded UPDATE in the store."""
 
     PENDING_APPROVAL = "pending_approval"
+    AWAITING_OWNER = "awaiting_owner"  # approved, quota reserved; the device's owner must OK it
     APPROVED = "approved"  # quota reserved, not yet sent
     DISPATCHING = "dispatching"  # intent recorded; the POST may be in flight
     DISPATCHED = "dispatched"  # Cloudflare accepted; command ids stored
@@ -54,7 +55,11 @@ class RequestState(StrEnum):
     @property
     def holds_quota(self) -> bool:
         """Approved and not yet sent: counted against the forecast."""
-        return self in (RequestState.APPROVED, RequestState.DISPATCHING)
+        return self in (
+            RequestState.AWAITING_OWNER,
+            RequestState.APPROVED,
+            RequestState.DISPATCHING,
+        )
 
 
 #: States from which nothing more happens.
@@ -181,6 +186,15 @@ class CaptureRequest:
     commands: tuple[CommandRecord, ...] = field(default_factory=tuple)
     #: Values held to their limit: ({"field", "asked", "maximum"}, …), shown where it is read.
     clamped: tuple[dict[str, Any], ...] = ()
+    #: Distinct approvers so far, in order (a quorum needs ``quorum`` of them).
+    approvals: tuple[str, ...] = ()
+    #: The policy facts it was made under: ``rule``, ``quorum``, ``preset``, ``auto_refused``.
+    policy: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def quorum(self) -> int:
+        """How many distinct approvals it needs."""
+        return int(self.policy.get("quorum") or 1)
 
     @property
     def units(self) -> int:

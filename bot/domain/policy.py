@@ -31,15 +31,24 @@ class AccessPolicy:
         raise NotARequester(contact=self.contact)
 
     async def check_approve(
-        self, directory: DirectoryPort, user_id: str, requester_id: str
+        self,
+        directory: DirectoryPort,
+        user_id: str,
+        requester_id: str,
+        *,
+        approvers: Sequence[str] | None = None,
+        allow_self: bool | None = None,
     ) -> bool:
         """Raise ``NotApprover``/``SelfApproval`` unless ``user_id`` may decide; True when it
-        is break-glass (an approver approving their own request, allowed by the setting)."""
+        is break-glass (an approver approving their own request, allowed by the setting).
+
+        ``approvers``/``allow_self``: the matched rule's, instead of the global lists."""
         # Fresh: a click is a decision, and group membership may have changed since the cache.
-        if not await directory.is_listed(user_id, self.approvers, fresh=True):
+        if not await directory.is_listed(user_id, approvers or self.approvers, fresh=True):
             raise NotApprover()
         if user_id == requester_id:
-            if not self.allow_self_approval:
+            allowed = self.allow_self_approval if allow_self is None else allow_self
+            if not allowed:
                 raise SelfApproval()
             return True
         return False

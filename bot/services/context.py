@@ -10,6 +10,7 @@ from bot.config import Settings
 from bot.dex.client import DexClient
 from bot.domain.grammar import Limits
 from bot.domain.policy import AccessPolicy
+from bot.domain.rules import Policy
 from bot.slackapi.directory import Directory
 from bot.store.leases import Leases
 from bot.store.outbox import Outbox
@@ -33,6 +34,8 @@ class Context(Protocol):
     def access(self) -> AccessPolicy: ...
     @property
     def limits(self) -> Limits: ...
+    @property
+    def policy(self) -> Policy: ...
     @property
     def clock(self) -> Callable[[], datetime]: ...
     @property

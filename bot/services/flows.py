@@ -14,8 +14,11 @@ from datetime import timedelta
 from typing import Any
 
 from bot.domain import grammar as g
+from bot.domain import rules
+from bot.domain.audit import AuditStep
 from bot.domain.lifecycle import Effect, EffectKind, Event, Note
 from bot.domain.model import CaptureRequest, RequestState
+from bot.services.audit import request_trail
 from bot.services.capture import CaptureService, Prepared
 from bot.services.context import Context
 from bot.services.dispatch import dispatch
@@ -88,11 +91,32 @@ class Flows:
         """``NotARequester`` unless the user may run this kind of ``/dex`` command."""
         await self.ctx.access.check_use(self.ctx.directory, user_id, read_only=read_only)
 
+    def expand_preset(self, text: str) -> tuple[str, str | None]:
+        """``/dex capture @ann vpn-drops`` as the words the preset stands for, and its name
+        (None when the text names no preset)."""
+        expanded, preset = rules.expand_preset(text, self.ctx.policy.presets)
+        return expanded, preset.name if preset else None
+
+    def presets(self) -> list[rules.Preset]:
+        """The policy's presets, in the file's order."""
+        return list(self.ctx.policy.presets.values())
+
+    async def audit(self, user_id: str, ref: str) -> list[AuditStep]:
+        """The steps of one request, for an approver (``NotApprover``, ``UnknownRequest``)."""
+        return await request_trail(self.ctx, user_id, ref)
+
     async def request(
-        self, ask: g.CaptureAsk, *, team_id: str, channel_id: str, requester_id: str
+        self,
+        ask: g.CaptureAsk,
+        *,
+        team_id: str,
+        channel_id: str,
+        requester_id: str,
+        preset: str | None = None,
     ) -> Submitted:
         """Pre-flight, store and post a request (``NeedsDeviceChoice`` when the form must ask)."""
-        prepared = await self.captures.prepare(ask)
+        await self.captures.check_grant(requester_id, ask.command_type, preset)
+        prepared = await self.captures.prepare(ask, preset=preset)
         return await self.submit(
             prepared, team_id=team_id, channel_id=channel_id, requester_id=requester_id
         )
@@ -119,6 +143,15 @@ class Flows:
         except Exception:  # the worker will deliver it; the request is safe in the store
             log.warning("request %s: posting now failed; the worker retries", req.short_id)
         now = await self.ctx.requests.get(req.id) or req
+        # A rule that may approve by itself does so once the card is up (a request whose
+        # card could not be posted is cancelled instead); the card then says which rule.
+        if now.card_ts and now.policy.get("auto") == "yes":
+            approved = await self.captures.auto_approve(now)
+            await self._deliver(req.id)  # the card says which rule approved it, or why not
+            if approved:
+                await dispatch(self.ctx, req.id, actor=prepared.rule.actor)
+                await self._deliver(req.id)
+            now = await self.ctx.requests.get(req.id) or now
         if now.state is RequestState.CANCELLED and tell_here:
             facts = await self._take_tell(now)
             if facts is not None:
@@ -139,11 +172,28 @@ class Flows:
 
     async def approve(self, request_id: str, approver: str) -> None:
         """Approve, update the card and thread, then send to Cloudflare once."""
-        await self.captures.approve(request_id, approver)
+        req = await self.captures.approve(request_id, approver)
         await self.deliver_now(request_id=request_id)
+        if req.state in (RequestState.PENDING_APPROVAL, RequestState.AWAITING_OWNER):
+            return  # one of a quorum, or waiting for the device owner: the card says so
         await dispatch(self.ctx, request_id, actor=approver)
         await self.deliver_now(request_id=request_id)
         await self._refresh_home(approver)
+
+    async def owner_answer(self, request_id: str, user_id: str, *, ok: bool) -> CaptureRequest:
+        """The device owner says OK (then it is sent, once) or declines (cancelled)."""
+        req = await self.captures.owner_answer(request_id, user_id, ok=ok)
+        await self._deliver(request_id)
+        if ok:
+            await dispatch(self.ctx, request_id, actor=user_id)
+            await self._deliver(request_id)
+        return await self.ctx.requests.get(request_id) or req
+
+    async def _deliver(self, request_id: str) -> None:
+        try:
+            await self.deliver_now(request_id=request_id)
+        except Exception:  # the worker delivers it
+            log.warning("request %s: delivering now failed; the worker retries", request_id[:8])
 
     async def check_can_deny(self, request_id: str, decider: str) -> CaptureRequest:
         """The pending request if ``decider`` may deny it (before asking for a reason)."""

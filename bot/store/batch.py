@@ -127,9 +127,19 @@ async def apply_set(
     ]
     complete = await _all_final(s, sorted(set(ended)))
     if complete:
-        done += await apply_set(
-            s, [Change(rid, Event.COMPLETED, {}) for rid in complete], actor=actor, now=now
+        # The device owner is told it is done when the request's rule says notify.
+        notify = set(
+            (
+                await s.scalars(
+                    select(CaptureRequestRow.id).where(
+                        CaptureRequestRow.id.in_(complete),
+                        CaptureRequestRow.policy["owner"].as_string() == "notify",
+                    )
+                )
+            ).all()
         )
+        finals = [Change(rid, Event.COMPLETED, {"tell_owner": rid in notify}) for rid in complete]
+        done += await apply_set(s, finals, actor=actor, now=now)
     return done
 
 

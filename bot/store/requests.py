@@ -5,7 +5,7 @@ Every write goes through ``bot.store.transitions`` (one guarded path for every s
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from bot.domain.model import (
     TargetDevice,
 )
 from bot.store.tables import (
+    ApprovalRow,
     AuditRow,
     CaptureRequestRow,
     DecisionRow,
@@ -30,6 +31,7 @@ from bot.store.tables import (
 #: Requests in these states block an identical new request for the same device.
 ACTIVE_STATES = (
     RequestState.PENDING_APPROVAL,
+    RequestState.AWAITING_OWNER,
     RequestState.APPROVED,
     RequestState.DISPATCHING,
     RequestState.DISPATCHED,
@@ -51,6 +53,7 @@ class NewRequest:
     reason: str | None
     expires_at: datetime
     clamped: tuple[dict[str, Any], ...] = ()
+    policy: dict[str, Any] = field(default_factory=dict)
 
 
 def audit(
@@ -205,6 +208,37 @@ class RequestReads:
                 )
             )
 
+    async def count_approvals_by(self, approver: str, since: datetime) -> int:
+        """Approvals ``approver`` (a person, or a rule's actor) gave since ``since``."""
+        async with self.sessions() as s:
+            found = await s.scalar(
+                select(func.count())
+                .select_from(ApprovalRow)
+                .where(ApprovalRow.approver_id == approver, ApprovalRow.approved_at >= since)
+            )
+        return int(found or 0)
+
+    async def find_by_prefix(self, prefix: str) -> list[str]:
+        """Ids of requests starting with ``prefix`` (a short id people say); at most two."""
+        if not prefix or any(c not in "0123456789abcdef" for c in prefix):
+            return []
+        async with self.sessions() as s:
+            rows = await s.scalars(
+                select(CaptureRequestRow.id).where(CaptureRequestRow.id.startswith(prefix)).limit(2)
+            )
+            return list(rows.all())
+
+    async def audit_since(self, since: datetime) -> list[tuple[AuditRow, dict[str, Any]]]:
+        """Audit rows since ``since``, oldest first, each with its request's policy facts."""
+        async with self.sessions() as s:
+            rows = await s.execute(
+                select(AuditRow, CaptureRequestRow.policy)
+                .outerjoin(CaptureRequestRow, CaptureRequestRow.id == AuditRow.request_id)
+                .where(AuditRow.at >= since)
+                .order_by(AuditRow.id)
+            )
+            return [(row, dict(policy or {})) for row, policy in rows.all()]
+
     async def audit_trail(self, request_id: str) -> list[AuditRow]:
         """The audit log of one request, oldest first."""
         async with self.sessions() as s:
@@ -251,6 +285,13 @@ async def load(s: AsyncSession, request_id: str) -> CaptureRequest | None:
             .execution_options(populate_existing=True)
         )
     ).all()
+    approvals = (
+        await s.scalars(
+            select(ApprovalRow.approver_id)
+            .where(ApprovalRow.request_id == request_id)
+            .order_by(ApprovalRow.approved_at, ApprovalRow.approver_id)
+        )
+    ).all()
     return CaptureRequest(
         id=row.id,
         team_id=row.team_id,
@@ -286,4 +327,6 @@ async def load(s: AsyncSession, request_id: str) -> CaptureRequest | None:
             )
             for c in commands
         ),
+        approvals=tuple(approvals),
+        policy=dict(row.policy or {}),
     )

@@ -73,6 +73,8 @@ class CaptureRequestRow(Base):
     dispatch_started_at: Mapped[datetime | None]
     #: Values clamped to a limit: [{field, asked, maximum}], shown on the card.
     clamped: Mapped[list[Any] | None] = mapped_column(JSON)
+    #: The policy facts it was made under: rule, quorum, preset, why no auto-approval.
+    policy: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class RequestDeviceRow(Base):
@@ -112,6 +114,18 @@ class DecisionRow(Base):
     note: Mapped[str | None] = mapped_column(Text)
     break_glass: Mapped[bool] = mapped_column(default=False)
     decided_at: Mapped[datetime]
+
+
+class ApprovalRow(Base):
+    """One distinct approver's approval of a request (a quorum counts these rows)."""
+
+    __tablename__ = "approvals"
+
+    request_id: Mapped[str] = mapped_column(
+        ForeignKey("capture_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    approver_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    approved_at: Mapped[datetime]
 
 
 class DexCommandRow(Base):

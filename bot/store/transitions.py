@@ -21,7 +21,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain import lifecycle
-from bot.domain.errors import QuotaShort, UnknownRequest, already_requested
+from bot.domain.errors import (
+    AlreadyApproved,
+    AutoCapReached,
+    QuotaShort,
+    UnknownRequest,
+    already_requested,
+)
 from bot.domain.lifecycle import Effect, EffectKind, Event, IllegalTransition
 from bot.domain.model import CaptureRequest, CommandRecord, RequestState
 from bot.store.batch import SET_EVENTS, Change, CommandChange, LostRace, apply_set
@@ -36,6 +42,7 @@ from bot.store.requests import (
     load,
 )
 from bot.store.tables import (
+    ApprovalRow,
     CaptureRequestRow,
     DecisionRow,
     DexCommandRow,
@@ -164,6 +171,18 @@ class RequestStore(RequestReads):
         if existing is not None:
             raise already_requested(existing)
 
+    async def refuse_auto(self, request_id: str, why: str, *, actor: str, now: datetime) -> None:
+        """Record that the request's rule could not approve it after all (``why``: "cap" or
+        "reserve") and re-render its card to say so; people decide. Not a state change."""
+        async with self.sessions() as s, s.begin():
+            row = await s.get(CaptureRequestRow, request_id)
+            if row is None:
+                return
+            row.policy = {**(row.policy or {}), "auto": why}
+            edit = Effect(EffectKind.EDIT_CARD, request_id, Event.REQUESTED, tag="auto_refused")
+            enqueue_effects(s, [edit], now)
+            audit(s, at=now, actor=actor, action="auto_refused", request_id=request_id, why=why)
+
     async def set_messages(self, request_id: str, **refs: str | None) -> None:
         """Remember where the parent message and approval card live (parent_ts, card_ts, …).
 
@@ -286,6 +305,88 @@ class RequestStore(RequestReads):
             return False
         return True
 
+    async def approve(
+        self,
+        request_id: str,
+        approver: str,
+        *,
+        quorum: int,
+        now: datetime,
+        facts: dict[str, Any],
+        quota_remaining: int | None = None,
+        quota_read_at: datetime | None = None,
+        owner_until: datetime | None = None,
+        cap: tuple[int, datetime] | None = None,
+    ) -> Outcome:
+        """Count ``approver``'s approval; the one that completes the ``quorum`` approves.
+
+        One transaction: the request row is locked first (a guarded no-op UPDATE, which takes
+        SQLite's write lock and PostgreSQL's row lock), then the approval row is added and the
+        distinct approvals counted. Below the quorum it is ``APPROVAL_RECORDED`` (the card is
+        edited); at it, ``APPROVED`` with the quota reserved in the same transaction. Two
+        approvers at once on two replicas: one counts first, the other sees its row.
+        Raises ``AlreadyApproved`` for a second click by the same approver, and what
+        ``apply`` raises; observers are told what committed. With ``owner_until`` the
+        decisive approval waits for the device owner's OK (``APPROVED_FOR_OWNER``) until
+        then, with the quota reserved meanwhile. ``cap`` (limit, since): a rule approving by
+        itself may not exceed its cap; counted here, under the same lock, so two requests at
+        once cannot both take the last one (``AutoCapReached``).
+        """
+        applied: list[Event] = []
+        async with self.sessions() as s, s.begin():
+            if s.get_bind().dialect.name == "postgresql":
+                await s.execute(text(f"SELECT pg_advisory_xact_lock({APPROVAL_LOCK})"))
+            locked = await s.execute(
+                update(CaptureRequestRow)
+                .where(
+                    CaptureRequestRow.id == request_id,
+                    CaptureRequestRow.state == RequestState.PENDING_APPROVAL.value,
+                    CaptureRequestRow.expires_at > now,
+                )
+                .values(updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if locked.rowcount != 1:  # type: ignore[attr-defined]
+                current = await s.scalar(
+                    select(CaptureRequestRow.state).where(CaptureRequestRow.id == request_id)
+                )
+                if current is None:
+                    raise UnknownRequest()
+                raise LostRace(RequestState(current), Event.APPROVED)
+            if cap is not None:
+                used = await s.scalar(
+                    select(func.count())
+                    .select_from(ApprovalRow)
+                    .where(ApprovalRow.approver_id == approver, ApprovalRow.approved_at >= cap[1])
+                )
+                if int(used or 0) >= cap[0]:
+                    raise AutoCapReached(cap=cap[0])
+            if await s.get(ApprovalRow, (request_id, approver)) is not None:
+                have = await _count_approvals(s, request_id)
+                raise AlreadyApproved(have=have, need=quorum)
+            s.add(ApprovalRow(request_id=request_id, approver_id=approver, approved_at=now))
+            await s.flush()
+            have = await _count_approvals(s, request_id)
+            decisive = Event.APPROVED_FOR_OWNER if owner_until else Event.APPROVED
+            event = decisive if have >= quorum else Event.APPROVAL_RECORDED
+            effects = await self._apply_in(
+                s,
+                request_id,
+                event,
+                actor=approver,
+                now=now,
+                facts={**facts, "approvals": have, "quorum": quorum},
+                tag=approver if event is Event.APPROVAL_RECORDED else None,
+                quota_remaining=quota_remaining if event is decisive else None,
+                values={"expires_at": owner_until} if event is Event.APPROVED_FOR_OWNER else None,
+                quota_read_at=quota_read_at,
+                applied=applied,
+            )
+        request = await self.get(request_id)
+        assert request is not None
+        self._tell(applied, request.command_type, by_policy=bool(facts.get("auto")))
+        return Outcome(request, tuple(effects))
+
     async def _apply_in(
         self,
         s: AsyncSession,
@@ -304,7 +405,9 @@ class RequestStore(RequestReads):
         command: CommandChange | None = None,
         applied: list[Event] | None = None,
     ) -> list[Effect]:
-        if event is Event.APPROVED and s.get_bind().dialect.name == "postgresql":
+        reserving = event in (Event.APPROVED, Event.APPROVED_FOR_OWNER)
+        if reserving and s.get_bind().dialect.name == "postgresql":
+            # Re-entrant within a transaction, so ``approve`` holding it already is fine.
             await s.execute(text(f"SELECT pg_advisory_xact_lock({APPROVAL_LOCK})"))
         raw = await s.scalar(
             select(CaptureRequestRow.state).where(CaptureRequestRow.id == request_id)
@@ -314,7 +417,7 @@ class RequestStore(RequestReads):
         before = RequestState(raw)
         step = lifecycle.step(before, event)
         guard = [CaptureRequestRow.id == request_id, CaptureRequestRow.state == before.value]
-        if step.decision:
+        if step.decision or event is Event.OWNER_OK:
             guard.append(CaptureRequestRow.expires_at > now)
         if step.fenced:
             guard.append(CaptureRequestRow.dispatch_attempts == fence)
@@ -365,10 +468,28 @@ class RequestStore(RequestReads):
         if applied is not None:
             applied.append(event)
         if command is not None and command.to in FINAL_COMMAND and await _all_final(s, request_id):
+            owner = (row.policy or {}).get("owner")
             effects += await self._apply_in(
-                s, request_id, Event.COMPLETED, actor=actor, now=now, facts={}, applied=applied
+                s,
+                request_id,
+                Event.COMPLETED,
+                actor=actor,
+                now=now,
+                facts={"tell_owner": owner == "notify"},
+                applied=applied,
             )
         return effects
+
+
+async def _count_approvals(s: AsyncSession, request_id: str) -> int:
+    return int(
+        await s.scalar(
+            select(func.count())
+            .select_from(ApprovalRow)
+            .where(ApprovalRow.request_id == request_id)
+        )
+        or 0
+    )
 
 
 def _insert(s: AsyncSession, request_id: str, new: NewRequest, now: datetime) -> None:
@@ -390,6 +511,7 @@ def _insert(s: AsyncSession, request_id: str, new: NewRequest, now: datetime) ->
             expires_at=new.expires_at,
             dispatch_attempts=0,
             clamped=list(new.clamped) or None,
+            policy=dict(new.policy),
         )
     )
     for d in new.devices:
@@ -495,7 +617,7 @@ def _decide(
     s.add(
         DecisionRow(
             request_id=row.id,
-            decision="approved" if event is Event.APPROVED else "denied",
+            decision="denied" if event is Event.DENIED else "approved",
             decider_id=actor,
             note=facts.get("note"),
             break_glass=bool(facts.get("break_glass")),

@@ -38,7 +38,7 @@ from typing import Any, Protocol
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.domain.lifecycle import Effect, EffectKind, Event, Note
+from bot.domain.lifecycle import OUTCOME_NOTES, Effect, EffectKind, Event, Note
 from bot.domain.model import CaptureRequest, RequestState
 from bot.domain.quota import Forecast
 from bot.insight import FailureExplanation, StatusChange
@@ -106,6 +106,8 @@ class Renderers:
     summary: Callable[..., RenderedLike]  # (summary, *, label)
     status_after: Callable[[list[tuple[str, StatusChange]]], RenderedLike]
     failure: Callable[[FailureExplanation], RenderedLike]
+    owner_ask: Callable[[CaptureRequest], RenderedLike]
+    owner_note: Callable[[Note, Mapping[str, Any], CaptureRequest], RenderedLike]
     #: A slash command its process never answered, from the command's text.
     dropped: Callable[[str], RenderedLike] | None = None
 
@@ -453,14 +455,33 @@ class Deliverer:
         repeated, since finding it again would need DM history the app cannot read."""
         if item.interrupted:
             return {"skipped": "interrupted; not repeated"}
-        assert item.effect.note is not None
-        r = self.render.requester(item.effect.note, item.effect.facts, req)
+        note = item.effect.note
+        assert note is not None
+        facts = dict(item.effect.facts)
+        if note in OUTCOME_NOTES:
+            if not self.ctx.policy.tell_requester:
+                return {"skipped": "turned off by the policy"}
+            if req.requester_id in (facts.get("decider"), facts.get("approver")):
+                return {"skipped": "their own decision"}
+            facts["link"] = await self._thread_link(req)
+        r = self.render.requester(note, facts, req)
         resp = await self.slack.chat_postMessage(
             channel=req.requester_id, text=r.text, blocks=r.blocks
         )
         return {"ts": resp.get("ts")}
 
     # -- helpers ---------------------------------------------------------------------------
+
+    async def _thread_link(self, req: CaptureRequest) -> str | None:
+        if not (req.parent_channel and req.parent_ts):
+            return None
+        try:
+            resp = await self.slack.chat_getPermalink(
+                channel=req.parent_channel, message_ts=req.parent_ts
+            )
+        except SlackApiError:
+            return None  # the message says what happened without the link
+        return str(resp.get("permalink") or "") or None
 
     def _parent(self, req: CaptureRequest) -> RenderedLike:
         return self.render.parent(
@@ -583,8 +604,58 @@ class _NoThread(Exception):
     """The request has no thread and never will (its parent could not be posted)."""
 
 
+async def _remind(d: Deliverer, item: OutboxItem, req: CaptureRequest) -> dict[str, Any]:
+    """The escalation reminder, under the card and broadcast to the approvals channel;
+    skipped once the request is decided."""
+    if req.state is not RequestState.PENDING_APPROVAL:
+        return {"skipped": "decided meanwhile"}
+    if not (req.card_channel and req.card_ts):
+        return {"skipped": "no card"}
+    if item.interrupted:
+        ts = await d.find_posted(req.card_channel, req.card_ts, item.key)
+        if ts is not None:
+            return {"ts": ts, "recovered": True}
+    assert item.effect.note is not None
+    r = d.render.note(item.effect.note, item.effect.facts, req)
+    resp = await d.slack.chat_postMessage(
+        channel=req.card_channel,
+        thread_ts=req.card_ts,
+        reply_broadcast=True,
+        text=r.text,
+        blocks=r.blocks,
+        metadata={"event_type": METADATA_EVENT, "event_payload": {"key": item.key}},
+    )
+    return {"ts": resp.get("ts")}
+
+
+async def _ask_owner(d: Deliverer, item: OutboxItem, req: CaptureRequest) -> dict[str, Any]:
+    """Ask the device's owner for their OK, once (an interrupted attempt is not repeated: the
+    request expires, with its quota released, if the owner never sees it)."""
+    if item.interrupted:
+        return {"skipped": "interrupted; not repeated"}
+    if req.state is not RequestState.AWAITING_OWNER or not req.target_user_id:
+        return {"skipped": "no longer waiting for the owner"}
+    r = d.render.owner_ask(req)
+    resp = await d.slack.chat_postMessage(channel=req.target_user_id, text=r.text, blocks=r.blocks)
+    return {"ts": resp.get("ts")}
+
+
+async def _tell_owner(d: Deliverer, item: OutboxItem, req: CaptureRequest) -> dict[str, Any]:
+    """Tell the device's owner (``device_owner: notify``), at most once."""
+    if item.interrupted:
+        return {"skipped": "interrupted; not repeated"}
+    if not req.target_user_id or item.effect.note is None:
+        return {"skipped": "no owner to tell"}
+    r = d.render.owner_note(item.effect.note, item.effect.facts, req)
+    resp = await d.slack.chat_postMessage(channel=req.target_user_id, text=r.text, blocks=r.blocks)
+    return {"ts": resp.get("ts")}
+
+
 #: Every kind but ``REFRESH_HOME``, which belongs to a person, not a request (``_refresh_home``).
 PERFORMERS: dict[EffectKind, Performer] = {
+    EffectKind.ASK_OWNER: _ask_owner,
+    EffectKind.TELL_OWNER: _tell_owner,
+    EffectKind.REMIND: _remind,
     EffectKind.POST_PARENT: Deliverer.post_parent,
     EffectKind.POST_CARD: Deliverer.post_card,
     EffectKind.EDIT_PARENT: Deliverer.edit_parent,

@@ -99,6 +99,7 @@ class Worker:
                 self.metrics.observe_poll_cycle(time.monotonic() - started, ok=report is not None)
             try:
                 expired = len(await self.captures.expire_due())
+                await self.captures.escalate_due()
                 recovered = await recover(self.svc, actor="dexbot")
                 await tell_left_behind(
                     self.svc, self.intents, self.deliverer.slack, self.deliverer.render

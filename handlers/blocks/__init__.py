@@ -34,14 +34,18 @@ from handlers.blocks.capture import (
     render_thread_status,
 )
 from handlers.blocks.modal import deny_modal, modal_errors, read_submission, request_modal
+from handlers.blocks.policy import render_audit, render_audit_usage, render_presets
 
 __all__ += [
     "deny_modal",
     "describe_command",
     "modal_errors",
     "read_submission",
+    "render_audit",
+    "render_audit_usage",
     "render_card",
     "render_parent",
+    "render_presets",
     "render_request_ack",
     "render_thread_note",
     "render_thread_status",

@@ -36,6 +36,7 @@ from bot.domain.model import (
     TargetDevice,
 )
 from bot.domain.quota import Forecast
+from bot.domain.rules import RULE_ACTOR_PREFIX
 from handlers.blocks.common import (
     FIELD_TEXT_MAX,
     HEADER_TEXT_MAX,
@@ -54,6 +55,7 @@ from handlers.blocks.common import (
     user_ref,
 )
 from handlers.blocks.parse_text import describe_clamped
+from handlers.blocks.policy import approvals_line, rule_line
 from handlers.ids import ActionId
 
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
@@ -72,6 +74,7 @@ _STATUS: dict[CommandStatus, tuple[str, str, str]] = {
     CommandStatus.FAILED: (":x:", "failed", "failed"),
 }
 _CLOSED_TITLE = {
+    RequestState.AWAITING_OWNER: "Approved",
     RequestState.APPROVED: "Approved",
     RequestState.DISPATCHING: "Approved",
     RequestState.DISPATCHED: "Running",
@@ -86,9 +89,11 @@ _CANCELLED_WHY = {
     "parent": "the request message couldn't be posted",
     "card": "the approval card couldn't be posted, so nobody could approve it",
     "superseded": "replaced by a new identical request",
+    "owner_declined": "the device's owner declined; nothing ran",
 }
 _ACK_WORDS = {
     RequestState.PENDING_APPROVAL: "waiting for approval",
+    RequestState.AWAITING_OWNER: "approved; waiting for the device owner's OK",
     RequestState.APPROVED: "approved; sending to Cloudflare",
     RequestState.DISPATCHING: "approved; sending to Cloudflare",
     RequestState.DISPATCHED: "sent to Cloudflare",
@@ -165,6 +170,8 @@ def _what(req: CaptureRequest) -> str:
 def _person(user_id: str | None) -> str:
     if not user_id:
         return MISSING
+    if user_id.startswith(RULE_ACTOR_PREFIX):
+        return f"rule `{outside(user_id.removeprefix(RULE_ACTOR_PREFIX), 40)}`"
     try:
         return user_ref(user_id)
     except ValueError:
@@ -287,6 +294,9 @@ def _state_text(req: CaptureRequest, *, now: datetime, card: bool) -> str:
     """The request's current state in words; ``card`` adds the decision's time."""
     state = req.state
     by = _by(req, now) if card else (f" by {_person(req.decided_by)}" if req.decided_by else "")
+    if state is RequestState.AWAITING_OWNER:
+        owner = _person(req.target_user_id)
+        return f":hourglass: Approved{by} — waiting for {owner} to say OK before it runs"
     if state is RequestState.APPROVED:
         return f":white_check_mark: Approved{by} — sending to Cloudflare"
     if state is RequestState.DISPATCHING:
@@ -480,10 +490,13 @@ def render_card(req: CaptureRequest, forecast: Forecast | None, *, now: datetime
         HeaderBlock(text=PlainTextObject(text=header)),
         SectionBlock(fields=[MarkdownTextObject(text=f) for f in fields]),
     ]
+    policy_lines = [line for line in (approvals_line(req), rule_line(req)) if line]
     if pending:
         live = [line for d in req.devices if (line := live_line(d))]
         if live:
             blocks.append(_section(_fit_lines("\n".join(live))))
+        if policy_lines:
+            blocks.append(_section(_fit_lines("\n".join(policy_lines))))
         if forecast is not None:
             blocks.append(_section(_forecast_lines(forecast, now)))
         blocks.append(_buttons(req))

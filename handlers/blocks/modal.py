@@ -8,6 +8,7 @@ anything shown as mrkdwn (ineligible devices and their reasons, grammar notes) i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -27,6 +28,7 @@ from slack_sdk.models.blocks import (
 from bot.blockkit import view_problems
 from bot.dex.models import CommandType, EligibleDevice
 from bot.domain.grammar import MAX_REASON, CaptureDraft, UserTarget
+from bot.domain.rules import Preset
 from handlers.blocks.common import (
     SECTION_TEXT_MAX,
     Rendered,
@@ -66,6 +68,15 @@ _ALL_ROUTES = "all-routes"
 
 def _action(block: BlockId) -> str:
     return f"dex.modal.{block.value}"
+
+
+#: The value of a preset's option in the "What to run" choice.
+PRESET_PREFIX = "preset:"
+
+
+def preset_value(preset: Preset) -> str:
+    """``preset:vpn-drops``: a preset picked in the form instead of a type."""
+    return f"{PRESET_PREFIX}{preset.name}"
 
 
 def _option(text: str, value: str) -> Option:
@@ -215,6 +226,7 @@ def request_modal(
     limits_note: str,
     private_metadata: str,
     require_reason: bool = True,
+    presets: Sequence[Preset] = (),
 ) -> dict[str, Any]:
     """The ``views.open`` view asking who, which device, what to run, for how long, and why.
 
@@ -227,6 +239,13 @@ def request_modal(
     d = draft or CaptureDraft(None, None)
     user = d.target.user_id if isinstance(d.target, UserTarget) else None
     types = [_option(text, kind.value) for kind, text in _TYPES]
+    # Slack allows 10 radio options: the three types, then up to seven presets.
+    types += [
+        _option(
+            f"Preset {p.name}" + (f": {p.description}" if p.description else ""), preset_value(p)
+        )
+        for p in list(presets)[:7]
+    ]
     blocks: list[Block] = []
     if d.notes:
         blocks.append(_context("\n".join(outside(n, 100) for n in d.notes[:5])))

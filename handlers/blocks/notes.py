@@ -6,13 +6,15 @@ these renderers write the sentences when the effect is performed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from bot.domain.errors import inert
 from bot.domain.lifecycle import Note
 from bot.domain.model import CaptureRequest
-from handlers.blocks.capture import render_thread_note, render_thread_status
+from bot.domain.rules import RULE_ACTOR_PREFIX
+from handlers.blocks.capture import describe_command, render_thread_note, render_thread_status
 from handlers.blocks.common import Rendered
 
 CANCELLED_WHY = {
@@ -33,7 +35,13 @@ _NOT_SENT = {
 }
 
 
+# Slack permalinks only; "|" or "<>" could disguise the link's label.
+_PERMALINK = re.compile(r"^https://[^\s<>|]+$")
+
+
 def _mention(user_id: Any) -> str:
+    if isinstance(user_id, str) and user_id.startswith(RULE_ACTOR_PREFIX):
+        return f"rule `{inert(user_id.removeprefix(RULE_ACTOR_PREFIX), 40)}`"
     return f"<@{inert(str(user_id), 20)}>" if user_id else "someone"
 
 
@@ -76,6 +84,23 @@ def _note_text(note: Note, f: Mapping[str, Any]) -> str:
         reason = f.get("note")
         return f"Denied by {_mention(f.get('decider'))}" + (
             f": {inert(reason, 300)}" if reason else "."
+        )
+    if note is Note.EXPIRED and f.get("owner"):
+        return (
+            f"{_mention(f.get('owner'))} didn't answer within {f.get('ttl_minutes')} min, so "
+            "it expired without running; its quota is released."
+        )
+    if note is Note.AWAITING_OWNER:
+        return (
+            f"Approved by {_mention(f.get('approver'))}. Waiting for {_mention(f.get('owner'))}, "
+            "whose device it is, to say OK before anything runs."
+        )
+    if note is Note.OWNER_OK:
+        return f"{_mention(f.get('owner'))} said OK. Sending to Cloudflare…"
+    if note is Note.OWNER_DECLINED:
+        return (
+            f"{_mention(f.get('owner'))} declined, so it was cancelled without running; "
+            "its quota is released."
         )
     if note is Note.EXPIRED:
         return (
@@ -124,7 +149,21 @@ def _note_text(note: Note, f: Mapping[str, Any]) -> str:
             f"I couldn't upload the result into this thread after {f.get('attempts')} tries: "
             f"{_upload_words(str(f.get('error')))}. It is still in the Cloudflare dashboard."
         )
+    if note is Note.ESCALATED:
+        return _escalated(f)
     return note.value
+
+
+def _escalated(f: Mapping[str, Any]) -> str:
+    mentions = []
+    for who in f.get("mention") or []:
+        ident = inert(str(who), 20)
+        mentions.append(f"<!subteam^{ident}>" if ident.startswith("S") else f"<@{ident}>")
+    ask = f" {', '.join(mentions)}, can you decide?" if mentions else ""
+    return (
+        f":bell: Still waiting for approval after {f.get('after_minutes')} min "
+        f"(expires in {f.get('left_minutes')} min).{ask}"
+    )
 
 
 def render_note(note: Note, facts: Mapping[str, Any], req: CaptureRequest) -> Rendered:
@@ -155,6 +194,8 @@ def requester_text(note: Note, facts: Mapping[str, Any], req: CaptureRequest) ->
             short_id=req.short_id,
             by=_mention(facts.get("by")),
         )
+    if note in _OUTCOME:
+        return _outcome(note, facts, req)
     return _note_text(note, facts)
 
 
@@ -164,6 +205,37 @@ def render_dropped(text: str) -> Rendered:
         f"I lost your command `/dex {inert(text, 200)}` when I restarted before I could "
         "act on it. Nothing was stored or sent to Cloudflare; please send it again."
     )
+
+
+_OUTCOME = {
+    Note.APPROVED: "was approved by {by}",
+    Note.OWNER_DECLINED: "was declined by {owner}, whose device it is, so nothing ran",
+    Note.DENIED: "was denied by {by}",
+    Note.EXPIRED: "expired: nobody approved it within {ttl} min",
+    Note.COMPLETED: "has finished",
+}
+
+
+def _outcome(note: Note, f: Mapping[str, Any], req: CaptureRequest) -> str:
+    """ "Your packet capture for @ann (request 1a2b3c4d) was approved by @max. Thread: …"."""
+    by = _mention(
+        (f.get("approver") or req.decided_by) if note is Note.APPROVED else f.get("decider")
+    )
+    what = describe_command(req.command_type, req.args)
+    target = _mention(req.target_user_id) if req.target_user_id else inert(req.target_email, 60)
+    if note is Note.EXPIRED and f.get("owner"):
+        words = f"expired: {_mention(f.get('owner'))} didn't say OK in time, so nothing ran"
+    else:
+        words = _OUTCOME[note].format(
+            by=by, ttl=f.get("ttl_minutes"), owner=_mention(req.target_user_id)
+        )
+    line = f"Your {what} for {target} (request {req.short_id}) {words}"
+    reason = f.get("note") if note is Note.DENIED else None
+    line += f": {inert(reason, 300)}" if reason else "."
+    link = f.get("link")
+    if isinstance(link, str) and _PERMALINK.match(link):
+        line += f" <{link}|Open the thread>"
+    return line
 
 
 def render_requester_note(note: Note, facts: Mapping[str, Any], req: CaptureRequest) -> Rendered:

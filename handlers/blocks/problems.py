@@ -16,6 +16,7 @@ from handlers.blocks.capture import offline_warning
 
 _STATE_WORDS = {
     RequestState.PENDING_APPROVAL: "pending approval",
+    RequestState.AWAITING_OWNER: "approved, waiting for the device owner",
     RequestState.APPROVED: "approved",
     RequestState.DISPATCHING: "dispatching",
     RequestState.DISPATCHED: "dispatched",
@@ -120,6 +121,22 @@ _WORDS: dict[type[e.Problem], Callable[[Any], str]] = {
     e.NotARequester: _not_requester,
     e.NotApprover: lambda p: "You are not an approver for this request.",
     e.SelfApproval: lambda p: "You can't approve your own request; ask another approver.",
+    e.NotGranted: lambda p: (
+        f"The approval policy doesn't let you request {p.what}. "
+        "`/dex presets` lists what it offers."
+    ),
+    e.NotTheOwner: lambda p: "Only the person whose device this is can answer.",
+    e.NoOwnerToAsk: lambda p: (
+        "This kind of request needs the device owner's OK: mention the person "
+        "(`/dex pcap @ann …`) instead of naming the device."
+    ),
+    e.NoRule: lambda p: (
+        "No approval rule covers this request, so nobody could approve it. "
+        "Try fewer devices or a shorter capture, or ask an admin about the policy."
+    ),
+    e.AlreadyApproved: lambda p: (
+        f"Your approval is already counted ({p.have} of {p.need}); it needs another approver."
+    ),
     e.UnknownPerson: lambda p: "I can't find that person in Slack.",
     e.NotAPerson: lambda p: (
         f"<@{p.user_id}> is a bot, not a person with a WARP device."

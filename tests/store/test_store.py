@@ -47,7 +47,14 @@ def new_request(devices: tuple[TargetDevice, ...] = (ANN_MAC,), **kw: object) ->
 async def test_migrations_from_empty_create_every_table(db_url: str) -> None:
     engine = create_engine(db_url)
     try:
-        assert sorted(await pending_migrations(engine)) == ["0001", "0002", "0003", "0004", "0005"]
+        assert sorted(await pending_migrations(engine)) == [
+            "0001",
+            "0002",
+            "0003",
+            "0004",
+            "0005",
+            "0006",
+        ]
         await migrate(engine)
         await migrate(engine)  # idempotent
         assert await pending_migrations(engine) == []
@@ -188,6 +195,7 @@ async def test_a_step_writes_its_outbox_rows_once(sessions) -> None:
         EffectKind.EDIT_CARD,
         EffectKind.EDIT_PARENT,
         EffectKind.THREAD_NOTE,
+        EffectKind.TELL_REQUESTER,
     }
     with pytest.raises(IllegalTransition):
         await store.apply(req.id, Event.DENIED, actor="U0MAX0012", now=NOW)

@@ -73,6 +73,7 @@ def record(cid: str, status: str, device_id: str = ANN_MAC) -> CommandRecord:
 
 STATES: dict[RequestState, CaptureRequest] = {
     RequestState.PENDING_APPROVAL: PENDING,
+    RequestState.AWAITING_OWNER: replace(APPROVED, state=RequestState.AWAITING_OWNER),
     RequestState.APPROVED: APPROVED,
     RequestState.DISPATCHING: replace(APPROVED, state=RequestState.DISPATCHING),
     RequestState.DISPATCHED: replace(

@@ -19,9 +19,35 @@ EXPECTED: dict[
     tuple[RequestState | None, Event], tuple[RequestState, set[EffectKind], str | None]
 ] = {
     (None, E.REQUESTED): (S.PENDING_APPROVAL, {K.POST_PARENT, K.POST_CARD}, None),
-    (S.PENDING_APPROVAL, E.APPROVED): (S.APPROVED, EDITS | {K.THREAD_NOTE}, "reserve"),
-    (S.PENDING_APPROVAL, E.DENIED): (S.DENIED, EDITS | {K.THREAD_NOTE}, None),
-    (S.PENDING_APPROVAL, E.EXPIRED): (S.EXPIRED, EDITS | {K.THREAD_NOTE}, None),
+    # A quorum's non-decisive approval edits the card; an escalation reminds under it.
+    (S.PENDING_APPROVAL, E.APPROVAL_RECORDED): (S.PENDING_APPROVAL, {K.EDIT_CARD}, None),
+    (S.PENDING_APPROVAL, E.ESCALATED): (S.PENDING_APPROVAL, {K.REMIND}, None),
+    # The requester is told each outcome directly, too.
+    (S.PENDING_APPROVAL, E.APPROVED): (
+        S.APPROVED,
+        EDITS | {K.THREAD_NOTE, K.TELL_REQUESTER, K.TELL_OWNER},
+        "reserve",
+    ),
+    # device_owner: acknowledge: reserved at approval, sent after the owner's OK, released
+    # when they decline or let it expire.
+    (S.PENDING_APPROVAL, E.APPROVED_FOR_OWNER): (
+        S.AWAITING_OWNER,
+        EDITS | {K.THREAD_NOTE, K.ASK_OWNER},
+        "reserve",
+    ),
+    (S.AWAITING_OWNER, E.OWNER_OK): (S.APPROVED, EDITS | {K.THREAD_NOTE, K.TELL_REQUESTER}, None),
+    (S.AWAITING_OWNER, E.OWNER_DECLINED): (
+        S.CANCELLED,
+        EDITS | {K.THREAD_NOTE, K.TELL_REQUESTER},
+        "release",
+    ),
+    (S.AWAITING_OWNER, E.EXPIRED): (
+        S.EXPIRED,
+        EDITS | {K.THREAD_NOTE, K.TELL_REQUESTER},
+        "release",
+    ),
+    (S.PENDING_APPROVAL, E.DENIED): (S.DENIED, EDITS | {K.THREAD_NOTE, K.TELL_REQUESTER}, None),
+    (S.PENDING_APPROVAL, E.EXPIRED): (S.EXPIRED, EDITS | {K.THREAD_NOTE, K.TELL_REQUESTER}, None),
     (S.PENDING_APPROVAL, E.CANCELLED): (S.CANCELLED, EDITS | {K.TELL_REQUESTER}, None),
     (S.APPROVED, E.DISPATCH_STARTED): (S.DISPATCHING, set(), None),
     (S.APPROVED, E.DISPATCH_FAILED): (S.DISPATCH_FAILED, EDITS | {K.THREAD_NOTE}, "release"),
@@ -34,7 +60,11 @@ EXPECTED: dict[
         None,
     ),
     (S.DISPATCHED, E.COMMAND_STUCK): (S.DISPATCHED, {K.THREAD_NOTE}, None),
-    (S.DISPATCHED, E.COMPLETED): (S.COMPLETED, EDITS | {K.STATUS_AFTER}, None),
+    (S.DISPATCHED, E.COMPLETED): (
+        S.COMPLETED,
+        EDITS | {K.STATUS_AFTER, K.TELL_REQUESTER, K.TELL_OWNER},
+        None,
+    ),
 }
 
 ALL_PAIRS = list(itertools.product([None, *RequestState], Event))
@@ -76,7 +106,11 @@ def test_only_the_dispatch_attempt_steps_are_fenced_and_only_decisions_record_a_
         (S.DISPATCHING, E.DISPATCH_FAILED),
     }
     decisions = {k for k, st in lifecycle.TRANSITIONS.items() if st.decision}
-    assert decisions == {(S.PENDING_APPROVAL, E.APPROVED), (S.PENDING_APPROVAL, E.DENIED)}
+    assert decisions == {
+        (S.PENDING_APPROVAL, E.APPROVED),
+        (S.PENDING_APPROVAL, E.APPROVED_FOR_OWNER),
+        (S.PENDING_APPROVAL, E.DENIED),
+    }
 
 
 def test_effects_carry_facts_and_a_key_that_names_their_cause() -> None:
