@@ -45,6 +45,7 @@ from bot.store.transitions import RequestStore
 from bot.worker.artifacts import ArtifactRelay
 from bot.worker.deliver import Deliverer, Renderers
 from bot.worker.home import HomePublisher, RenderHome
+from bot.worker.pacing import without_rate_limit_waits
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
@@ -104,9 +105,10 @@ class Services:
         await self.resources.aclose()
 
     async def permalink(self, channel: str, ts: str) -> str | None:
-        """A link to a message, or None when Slack won't give one."""
+        """A link to a message, or None when Slack won't give one (a 429 included: the
+        answer it decorates is not worth waiting for, so the outbox's client asks)."""
         try:
-            resp = await self.slack.chat_getPermalink(channel=channel, message_ts=ts)
+            resp = await self.deliverer.slack.chat_getPermalink(channel=channel, message_ts=ts)
         except SlackApiError:
             return None
         return str(resp.get("permalink") or "") or None
@@ -195,7 +197,9 @@ def build_services(
     svc.resources.push_async_callback(svc.dex.aclose)
     svc.captures = CaptureService(svc)
     svc.queries = Queries(svc)
-    svc.deliverer = Deliverer(svc, slack, _renderers())
+    # The outbox's own client: a 429 comes back at once and holds its place (pacing.py)
+    # rather than being slept through in the middle of a delivery pass.
+    svc.deliverer = Deliverer(svc, without_rate_limit_waits(slack), _renderers())
     artifact_dir = Path(settings.dex_artifact_dir) if settings.dex_artifact_dir else None
     relay = ArtifactRelay(svc, slack, svc.deliverer.find_posted, work_dir=artifact_dir)
     svc.resources.push_async_callback(relay.aclose)

@@ -37,6 +37,7 @@ def instrument(services: Services) -> Metrics:
 
     metrics = services.metrics
     instrument_slack_client(services.slack, metrics)
+    instrument_slack_client(services.deliverer.slack, metrics)
     instrument_dex_client(services.dex, metrics)
     relay = services.deliverer.upload
     if isinstance(relay, ArtifactRelay):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -202,6 +202,33 @@ class Outbox:
         except IntegrityError:
             return False
         return True
+
+    async def next_due(self, now: datetime) -> datetime | None:
+        """When the next pending row falls due (``now`` or earlier: one is due already);
+        None when nothing is pending. Rows being sent are not counted."""
+        async with self.sessions() as s:
+            at = await s.scalar(
+                select(func.min(OutboxRow.next_attempt_at)).where(OutboxRow.state == PENDING)
+            )
+        return at
+
+    async def superseded(self, item: OutboxItem) -> bool:
+        """Whether a later row of the same kind for the same request is still pending (for
+        edits, which render the current state: the later one makes this one pointless)."""
+        if item.created_at is None:
+            return False
+        async with self.sessions() as s:
+            later = await s.scalar(
+                select(OutboxRow.key)
+                .where(
+                    OutboxRow.request_id == item.request_id,
+                    OutboxRow.kind == item.kind.value,
+                    OutboxRow.state == PENDING,
+                    OutboxRow.created_at > item.created_at,
+                )
+                .limit(1)
+            )
+        return later is not None
 
     async def get(self, key: str) -> OutboxRow | None:
         """The row, for inspection."""

@@ -48,6 +48,7 @@ from bot.services.context import Context
 from bot.services.insight import Insight
 from bot.store.outbox import DONE, FAILED, OutboxItem
 from bot.worker.artifacts import METADATA_EVENT
+from bot.worker.pacing import Holds, scopes_for
 from bot.worker.retry import RetryPolicy, slack_error
 
 log = logging.getLogger("dexbot.deliver")
@@ -76,6 +77,10 @@ THREAD_KINDS = frozenset(
     }
 )
 UNREACHABLE_RETRY = timedelta(minutes=15)
+#: An edit renders the request's current state, so a later queued edit of the same message
+#: makes an earlier one pointless: chat.update is Tier 3 (about 50 a minute per workspace).
+SUPERSEDED = "a later edit of this message is queued"
+
 HOUR = timedelta(hours=1)
 
 
@@ -134,6 +139,8 @@ class Deliverer:
     metrics: Metrics | None = None
     insight: Insight | None = None
     lanes: dict[str, asyncio.Task[None]] = field(default_factory=dict, repr=False)
+    #: Places Slack rate-limited, and until when (``bot.worker.pacing``).
+    holds: Holds = field(default_factory=Holds, repr=False)
 
     @property
     def lease(self) -> timedelta:
@@ -225,6 +232,11 @@ class Deliverer:
         if req is None:
             await self.ctx.outbox.fail(item.key, self.ctx.clock(), "request gone")
             return 0
+        now = self.ctx.clock()
+        held = self.holds.held(scopes_for(item.kind, req, self.approval_channel), now)
+        if held is not None:  # Slack said "not now" to this place: wait with it, untried
+            await self.ctx.outbox.defer(item.key, now, held)
+            return 0
         try:
             async with self._holding(item.key):
                 result = await PERFORMERS[item.kind](self, item, req)
@@ -252,6 +264,9 @@ class Deliverer:
             result = await self.home(item.request_id)
         except Exception as exc:
             log.warning("outbox %s: %s", item.key, slack_error(exc) or type(exc).__name__)
+            if slack_error(exc) == "ratelimited" and isinstance(exc, SlackApiError):
+                await self.ctx.outbox.defer(item.key, now, self.holds.note(exc, now))
+                return 0
             decision = self.policy.decide(exc, item.attempts)
             if decision.give_up:
                 await self.ctx.outbox.fail(item.key, now, decision.reason)
@@ -282,8 +297,17 @@ class Deliverer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    @property
+    def approval_channel(self) -> str | None:
+        """Where cards go, when not in the requester's channel."""
+        return self.ctx.settings.dex_approval_channel
+
     async def _failed(self, item: OutboxItem, req: CaptureRequest, exc: BaseException) -> int:
         now = self.ctx.clock()
+        if slack_error(exc) == "ratelimited" and isinstance(exc, SlackApiError):
+            # Slack did nothing: due again after Retry-After, no attempt used, never given up.
+            await self.ctx.outbox.defer(item.key, now, self.holds.note(exc, now))
+            return 0
         if slack_error(exc) in UNREACHABLE and item.kind in THREAD_KINDS:
             return await self._unreachable(item, req, str(slack_error(exc)), now)
         decision = self.policy.decide(exc, item.attempts)
@@ -376,6 +400,8 @@ class Deliverer:
         """Edit the parent to show the request's current state."""
         if not (req.parent_channel and req.parent_ts):
             return {"skipped": "no parent yet; its post renders the current state"}
+        if await self.ctx.outbox.superseded(item):
+            return {"skipped": SUPERSEDED}
         r = self._parent(req)
         await self.slack.chat_update(
             channel=req.parent_channel, ts=req.parent_ts, text=r.text, blocks=r.blocks
@@ -386,6 +412,8 @@ class Deliverer:
         """Edit the card to show the request's current state (buttons only while open)."""
         if not (req.card_channel and req.card_ts):
             return {"skipped": "no card yet; its post renders the current state"}
+        if await self.ctx.outbox.superseded(item):
+            return {"skipped": SUPERSEDED}
         r = await self._card(req)
         await self.slack.chat_update(
             channel=req.card_channel, ts=req.card_ts, text=r.text, blocks=r.blocks

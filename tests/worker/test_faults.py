@@ -95,12 +95,18 @@ async def test_timeouts_while_polling_are_retried(bot: BotHarness) -> None:
 async def test_slack_rate_limits_on_posts_and_edits_are_waited_out(bot: BotHarness) -> None:
     story = await approved_capture(bot)
     worker = worker_for(bot)
-    bot.slack.rate_limit("chat.postMessage", count=1, retry_after=1)
-    bot.slack.rate_limit("chat.update", count=1, retry_after=1)
+    bot.slack.rate_limit("chat.postMessage", count=1, retry_after=3)
+    bot.slack.rate_limit("chat.update", count=1, retry_after=3)
     await advance_and_tick(bot, worker, 20)
-    assert statuses(bot, story.parent) == ["PENDING_UPLOAD"]
     limited = [c for c in bot.slack.calls() if c.status == 429]
     assert sorted(c.method for c in limited) == ["chat.postMessage", "chat.update"]
+    assert statuses(bot, story.parent) == []  # due again once Slack's Retry-After has passed
+    calls = len(bot.slack.calls())
+    await worker.deliverer.run_once()
+    assert len(bot.slack.calls()) == calls  # nobody asks Slack again before then
+    await bot.sim.advance(3)
+    await worker.deliverer.run_once()
+    assert statuses(bot, story.parent) == ["PENDING_UPLOAD"]
     assert duplicates(bot.slack) == {}
 
 
