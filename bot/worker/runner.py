@@ -6,7 +6,13 @@ request budget, waits out a rate limit when Cloudflare imposes one, and doubles 
 
 The poller lease lasts three intervals and is renewed every tick, so a replica that died is
 replaced within seconds of its lease running out. Should a long tick outlive its lease, two
-replicas poll for a while: wasteful, never wrong, since every write is a guarded UPDATE."""
+replicas poll for a while: wasteful, never wrong, since every write is a guarded UPDATE.
+
+The outbox is delivered by a loop of its own besides the tick: it wakes when the next row
+falls due (a retry after Slack's ``Retry-After``, a reply waiting for its thread), at least
+every ``DELIVER_IDLE`` seconds, so a rate-limited post goes out as soon as Slack allows it
+rather than at the next poll. One lock keeps the tick's delivery and the loop's apart, so
+a request's rows still go out in order."""
 
 from __future__ import annotations
 
@@ -32,6 +38,11 @@ from bot.worker.poller import CycleReport, Poller
 log = logging.getLogger("dexbot.worker")
 LEASE_NAME = "poller"
 MAX_BACKOFF = 300.0
+#: The longest the delivery loop sleeps when nothing is due (rows another replica or a
+#: listener wrote are seen within this).
+DELIVER_IDLE = 1.0
+#: The shortest: a row due "now" that could not be delivered is not spun on.
+DELIVER_MIN = 0.05
 
 
 @dataclass
@@ -66,6 +77,7 @@ class Worker:
         self.poller = Poller(services, CommandStore(services.requests.sessions))
         self.failures = 0  # poll cycles failed in a row, for the back-off
         self.intents = Intents(services.requests.sessions)
+        self._delivering = asyncio.Lock()
 
     async def tick(self) -> TickReport:
         """One pass of every duty; never raises."""
@@ -107,7 +119,8 @@ class Worker:
             except Exception:
                 log.exception("expiry/recovery failed")
         try:
-            delivered = await self.deliverer.run_once(limit=200)
+            async with self._delivering:
+                delivered = await self.deliverer.run_once(limit=200)
         except Exception:
             log.exception("outbox delivery failed")
         return TickReport(leader, report, expired, recovered, delivered, wait)
@@ -115,12 +128,32 @@ class Worker:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Tick until ``stop`` is set (or forever)."""
         stop = stop or asyncio.Event()
+        delivery = asyncio.create_task(self.deliver_loop(stop), name="outbox-delivery")
         try:
             while not stop.is_set():
                 report = await self.tick()
                 with contextlib.suppress(TimeoutError):  # the interval passed: tick again
                     await asyncio.wait_for(stop.wait(), timeout=report.wait_seconds)
         finally:
+            delivery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await delivery
             # Also on cancellation (SIGTERM): another replica can take over at once.
             await asyncio.shield(self.svc.leases.release(LEASE_NAME))
             await self.deliverer.aclose()
+
+    async def deliver_loop(self, stop: asyncio.Event) -> None:
+        """Deliver the outbox whenever a row falls due, until ``stop`` is set."""
+        while not stop.is_set():
+            wait = DELIVER_IDLE
+            try:
+                async with self._delivering:
+                    await self.deliverer.run_once(limit=200)
+                now = self.svc.clock()
+                due = await self.svc.outbox.next_due(now)
+                if due is not None:
+                    wait = min(DELIVER_IDLE, max(DELIVER_MIN, (due - now).total_seconds()))
+            except Exception:
+                log.exception("outbox delivery failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=wait)
