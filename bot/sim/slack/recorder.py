@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field, replace
@@ -43,6 +44,8 @@ class Call:
     response: dict[str, Any] | None
     token: str | None = None
     path: str = ""
+    #: ``time.monotonic()`` when the fake answered it (benchmarks time Slack's side by it).
+    at: float = field(default_factory=time.monotonic)
 
     @property
     def ok(self) -> bool:
