@@ -41,6 +41,7 @@ fails itself                                   not resend blindly (it could run 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -156,6 +157,7 @@ class DexClient:
         self._http_client = http
         self.limiter = limiter or RateLimiter()
         self.retry = retry or RetryPolicy()
+        self._quota_flight: asyncio.Future[Quota] | None = None
         #: What a spent quota looks like in an error answer (codes, message patterns).
         self.quota_signals = quota_signals or QuotaSignals()
         self._known = KnownCommands()
@@ -306,7 +308,17 @@ class DexClient:
             yield device
 
     async def get_quota(self) -> Quota:
-        """The account's command quota, usage and reset time (re-read before dispatch)."""
+        """The account's command quota, usage and reset time (re-read before dispatch).
+
+        A read asked for while another is in flight shares that one's answer: Cloudflare
+        gives it after the newcomer asked, so it is as fresh as a call of its own, and a
+        burst of approvals and cards spends one request of the API budget, not one each."""
+        flight = self._quota_flight
+        if flight is None or flight.done():
+            flight = self._quota_flight = asyncio.ensure_future(self._read_quota())
+        return await asyncio.shield(flight)
+
+    async def _read_quota(self) -> Quota:
         result, _ = await self._get(self._url("dex", "commands", "quota"), {})
         return _models(Quota, [result])[0]
 

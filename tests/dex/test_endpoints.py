@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -64,6 +65,18 @@ async def test_reads_the_quota(client: DexClient, dex_sim: Any) -> None:
     quota = await client.get_quota()
     assert (quota.quota, quota.quota_usage, quota.remaining) == (25, 5, 20)
     assert quota.reset_time.tzinfo is not None
+
+
+async def test_quota_reads_at_once_share_one_request(client: DexClient, dex_sim: Any) -> None:
+    await dex_sim.set_quota(quota=25, quota_usage=5)
+    await dex_sim.fault("slow", method="GET", path="/quota", delay=0.3)
+    await dex_sim.clear_requests()
+    reads = await asyncio.gather(*(client.get_quota() for _ in range(5)))
+    assert {r.remaining for r in reads} == {20}
+    assert len(await dex_sim.requests("GET", "/quota")) == 1  # one call while it was in flight
+    await dex_sim.set_quota(quota_usage=6)
+    assert (await client.get_quota()).remaining == 19  # a later read asks again
+    assert len(await dex_sim.requests("GET", "/quota")) == 2
 
 
 @pytest.mark.parametrize("enveloped", [False, True])
