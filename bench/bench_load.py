@@ -92,6 +92,8 @@ class Seen:
     statuses: dict[tuple[str, str], float] = field(default_factory=dict)  # (rid, status) -> t
     keys: Counter[str] = field(default_factory=Counter)  # outbox key -> messages carrying it
     quota_refused: int = 0
+    cloudflare: Counter[str] = field(default_factory=Counter)  # "GET /dex/…" -> calls
+    cloudflare_429: int = 0
     clicks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -123,6 +125,8 @@ def sim_middleware(seen: Seen, delay: float) -> Callable[..., Awaitable[web.Stre
             await asyncio.sleep(delay)
         body = await request.json() if request.method == "POST" and request.can_read_body else None
         response = await handler(request)
+        seen.cloudflare[f"{request.method} {endpoint(request.path)}"] += 1
+        seen.cloudflare_429 += response.status == 429
         if request.path.endswith("/commands") and isinstance(body, dict):
             if response.status == 200:
                 for c in body.get("commands") or []:
@@ -132,6 +136,12 @@ def sim_middleware(seen: Seen, delay: float) -> Callable[..., Awaitable[web.Stre
         return response
 
     return middleware
+
+
+def endpoint(path: str) -> str:
+    """``/client/v4/accounts/A/dex/devices/D/fleet-status/live`` -> ``/dex/devices/{id}/…``."""
+    parts = path.split("/dex/", 1)[-1].split("/")
+    return "/dex/" + "/".join("{id}" if len(p) >= 32 or p.count("-") == 4 else p for p in parts)
 
 
 def environment(
@@ -154,6 +164,7 @@ def environment(
         DEX_REQUESTERS=SUPPORT_GROUP_ID,
         DEX_APPROVERS=MANAGERS_GROUP_ID,
         DEX_POLL_INTERVAL_SECONDS=str(args.poll_interval),
+        CLOUDFLARE_RATE_LIMIT=str(args.cf_limit),
         PYTHONPATH=str(HERE),
         LOG_LEVEL="WARNING",
         **({"DEX_UPLOAD_CONCURRENCY": str(args.lanes)} if args.lanes else {}),
@@ -267,6 +278,7 @@ async def run(args: argparse.Namespace) -> None:
     ws, chans, requesters = workspace(args.channels, args.requesters)
     slack = await FakeSlack(ws, work / "slack-files", rate_limits=not args.no_slack_limits).start()
     sim = DexSimulator(seed=1, speed=1.0)
+    sim.configure({"rate_limit": args.cf_limit})
     sim.state.devices = filler_devices(1, args.devices, start=0)
     total = int(args.rate * args.seconds)
     sim.state.quota = args.quota if args.quota is not None else total - total // 10
@@ -410,7 +422,8 @@ def report(
         f"load: {total} requests at {args.rate}/s for {args.seconds} s (sent in {load_s:.1f} s) "
         f"from {args.channels} channels and {args.requesters} requesters on {args.devices} "
         f"devices; Slack rate limits {'off' if args.no_slack_limits else 'on'}; devices call "
-        f"delayed {args.devices_delay} s; poll interval {args.poll_interval} s"
+        f"delayed {args.devices_delay} s; poll interval {args.poll_interval} s; Cloudflare "
+        f"limit {args.cf_limit} per 5 min"
     )
     print(f"acks by HTTP status: {dict(seen.ack_status)}")
     print(line("slash-command ack", seen.acks))
@@ -419,6 +432,8 @@ def report(
     print(line("status change -> thread reply", to_reply, unit=1, suffix="s"))
     print(f"requests by state: {dict(state.get('states', {}))}; cards seen {len(seen.cards)}")
     print(f"commands created: {len(seen.created)}; creates refused: {seen.quota_refused}")
+    calls = ", ".join(f"{k} {n}" for k, n in seen.cloudflare.most_common())
+    print(f"Cloudflare calls: {calls}; answered 429: {seen.cloudflare_429}")
     print(f"quota: {quota[1]} used of {quota[0]} (overspent: {quota[1] > quota[0]})")
     print(f"Slack 429s: {dict(limited) or 'none'}; calls before their Retry-After: {early}")
     print(f"outbox rows by state: {dict(state.get('outbox', {}))}")
@@ -440,6 +455,9 @@ if __name__ == "__main__":
     parser.add_argument("--quota", type=int, default=None, help="default: 90%% of the requests")
     parser.add_argument("--devices-delay", type=float, default=0.0)
     parser.add_argument("--no-slack-limits", action="store_true")
+    parser.add_argument(
+        "--cf-limit", type=int, default=1200, help="Cloudflare requests per 5 minutes (sim and bot)"
+    )
     parser.add_argument("--poll-interval", type=float, default=15.0)
     parser.add_argument("--lanes", type=int, default=0, help="DEX_UPLOAD_CONCURRENCY")
     parser.add_argument("--drain", type=float, default=900.0, help="longest wait to settle, s")
