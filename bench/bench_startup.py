@@ -7,7 +7,9 @@ DEX simulator and the fake Slack (both in this process, on loopback), then polls
 cases: a database already at the newest schema (a restart, the usual case) and a fresh one
 (first start: migrations run before the web server listens). ``--baseline DIR`` runs
 another tree (say an export of ``main``) the same way, interleaved, for a before/after in
-one run. Also prints the heaviest imports of that start-up, from ``python -X importtime``.
+one run. Prints wall time and the CPU time of the process up to that 200 (from
+``/proc/PID/schedstat``: other processes' load moves it much less), and the heaviest imports
+of that start-up, from ``python -X importtime``.
 
 Each tree's bytecode is compiled first (``python -m compileall``), as ``pip install`` does
 for an installed package and as any restart finds it: without that, an environment with
@@ -75,8 +77,17 @@ def environment(sim: DexSimulator, slack: FakeSlack, db: Path, tree: Path) -> di
     return env
 
 
-async def time_to_healthy(env: dict[str, str], cwd: Path) -> float:
-    """Seconds from exec to the first 200 on /healthz."""
+def cpu_seconds(pid: int) -> float:
+    """CPU time the process's main thread has run so far (Linux ``schedstat``, ns): less
+    moved by other processes' load than wall time; NaN where there is no /proc."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+async def time_to_healthy(env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """Seconds from exec to the first 200 on /healthz: wall time, and the process's CPU."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/healthz"
     async with httpx.AsyncClient(timeout=1) as http:
@@ -90,7 +101,7 @@ async def time_to_healthy(env: dict[str, str], cwd: Path) -> float:
             while True:
                 try:
                     if (await http.get(url)).status_code == 200:
-                        return time.perf_counter() - t0
+                        return time.perf_counter() - t0, cpu_seconds(proc.pid)
                 except httpx.TransportError:
                     pass
                 if proc.returncode is not None:
@@ -136,7 +147,7 @@ async def main(runs: int, baseline: Path | None, *, compiled: bool = True) -> No
     slack = await FakeSlack(files_dir=work / "slack-files").start()
     trees = {"this tree": HERE, **({"baseline": baseline} if baseline else {})}
     try:
-        times: dict[tuple[str, str], list[float]] = {}
+        times: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for label, tree in trees.items():
             if compiled:
                 await asyncio.to_thread(compile_tree, tree)
@@ -158,10 +169,12 @@ async def main(runs: int, baseline: Path | None, *, compiled: bool = True) -> No
             f"bytecode          {'compiled first' if compiled else 'not compiled (--no-compile)'}"
         )
         print(f"load average      {' '.join(f'{x:.2f}' for x in os.getloadavg())} (at the end)")
-        for (label, case), got in times.items():
+        for (label, case), both in times.items():
+            got, cpu = [w for w, _ in both], [c for _, c in both]
             print(
                 f"{label:10} {case:12} median {statistics.median(got):.3f} s, "
-                f"min {min(got):.3f} s  ({', '.join(f'{t:.2f}' for t in got)})"
+                f"min {min(got):.3f} s; CPU median {statistics.median(cpu):.3f} s, "
+                f"min {min(cpu):.3f} s  (wall: {', '.join(f'{t:.2f}' for t in got)})"
             )
         print("slowest top-level imports (cumulative, python -X importtime, this tree):")
         env = environment(sim, slack, work / "x.db", HERE)
