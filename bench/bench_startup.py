@@ -116,7 +116,8 @@ async def time_to_healthy(env: dict[str, str], cwd: Path) -> tuple[float, float]
 def slowest_imports(env: dict[str, str], cwd: Path, top: int) -> list[tuple[int, str]]:
     """Per top-level package, the largest cumulative import time (us) in what ``serve``
     loads (a package's figure includes what it imports in turn); the ``top`` largest."""
-    code = "import bot.cli, bot.runners, bot.logs, bot.web"
+    # As in ``bot.cli.main``: no cyclic collection while the runners are imported.
+    code = "import bot.cli, gc; gc.disable(); import bot.runners, bot.logs, bot.web"
     out = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", code],
         env=env, cwd=str(cwd), capture_output=True, text=True, check=True,
