@@ -41,7 +41,7 @@ def instrument(services: Services) -> Metrics:
     instrument_dex_client(services.dex, metrics)
     relay = services.deliverer.upload
     if isinstance(relay, ArtifactRelay):
-        instrument_upload_client(relay.http, metrics)
+        instrument_upload_client(relay, metrics)
     watch_store(metrics, services.engine, services.owner, clock=services.clock)
     services.requests.observers.append(
         lambda event, kind, by_policy: metrics.observe_transition(event, kind, by_policy=by_policy)
@@ -61,7 +61,8 @@ async def migrate_only(settings: Settings) -> None:
 
 
 async def check_cloudflare(bot: DexBot) -> None:
-    """One cheap authenticated call before serving: a token Cloudflare refuses stops
+    """One cheap authenticated call at start (Socket Mode: before connecting; HTTP: once the
+    server listens, so ``/healthz`` does not wait for it): a token Cloudflare refuses stops
     start-up (``StartupError`` naming CLOUDFLARE_API_TOKEN); a network failure does not (it
     is logged, and ``/readyz`` shows it until Cloudflare answers)."""
     from bot.dex.errors import DexAuthError, DexError
@@ -87,8 +88,17 @@ async def run_serve(settings: Settings, host: str, port: int, *, worker: bool = 
 
     bot = assemble(settings)
     metrics = instrument(bot.services)  # first, so the start-up check is counted too
-    await check_cloudflare(bot)
-    await serve(bot, host, port, background=_background(bot, worker), metrics=metrics)
+    # The token check runs once the server listens: /healthz (liveness) need not wait for a
+    # round trip to Cloudflare, /readyz says "not ready" until Cloudflare answers, and a
+    # refused token still stops the process with the same one line.
+    await serve(
+        bot,
+        host,
+        port,
+        background=_background(bot, worker),
+        metrics=metrics,
+        preflight=lambda: check_cloudflare(bot),
+    )
 
 
 async def run_socket_mode(settings: Settings, *, worker: bool = True) -> None:

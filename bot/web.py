@@ -140,8 +140,11 @@ async def serve(
     *,
     background: list[Callable[[], Coroutine[Any, Any, None]]] | None = None,
     metrics: Metrics | None = None,
+    preflight: Callable[[], Coroutine[Any, Any, None]] | None = None,
 ) -> None:
-    """Run until cancelled: migrations, the web server and any background tasks."""
+    """Run until cancelled: migrations, the web server, then ``preflight`` (a check that may
+    stop start-up with ``StartupError`` while ``/healthz`` already answers), then any
+    background tasks."""
     await bot.start()
     runner = web.AppRunner(build_web_app(bot, metrics=metrics), access_log=None)
     await runner.setup()
@@ -153,8 +156,11 @@ async def serve(
         await bot.aclose()
         raise StartupError(cannot_listen(host, port, exc, "--port")) from None
     log.info("dexbot listening on http://%s:%d/slack/events", host, port)
-    tasks = [asyncio.create_task(job()) for job in background or []]
+    tasks: list[asyncio.Task[None]] = []
     try:
+        if preflight is not None:
+            await preflight()
+        tasks = [asyncio.create_task(job()) for job in background or []]
         await asyncio.Event().wait()
     finally:
         for task in tasks:

@@ -155,6 +155,7 @@ class DexClient:
         self._timeout = httpx.Timeout(timeout)
         self._owns_http = http is None
         self._http_client = http
+        self._response_hooks: list[Callable[[httpx.Response], Awaitable[None]]] = []
         self.limiter = limiter or RateLimiter()
         self.retry = retry or RetryPolicy()
         self._quota_flight: asyncio.Future[Quota] | None = None
@@ -188,7 +189,11 @@ class DexClient:
     def _http(self) -> httpx.AsyncClient:
         # Made on first use: its TLS set-up costs ~25 ms of the bot's start-up.
         if self._http_client is None:
-            self._http_client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
+            self._http_client = httpx.AsyncClient(
+                timeout=self._timeout,
+                follow_redirects=False,
+                event_hooks={"response": list(self._response_hooks)},
+            )
         return self._http_client
 
     def __repr__(self) -> str:
@@ -214,8 +219,11 @@ class DexClient:
         """Call ``hook`` with every HTTP answer (each attempt, 429s included), e.g. for metrics.
 
         A hook sees a streamed download before its body is read; it must not read that body.
+        Adding one does not make the HTTP client (that waits for the first call).
         """
-        self._http.event_hooks["response"].append(hook)
+        self._response_hooks.append(hook)
+        if self._http_client is not None:
+            self._http_client.event_hooks["response"].append(hook)
 
     def rate_budget_remaining(self) -> int:
         """Requests left in the limiter's current window (0 while backing off after a 429)."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.insight.failure import FailureCause, FailureExplanation, FailureFacts, explain_failure
 from bot.insight.model import (
@@ -34,12 +34,11 @@ from bot.insight.model import (
     Unreadable,
     WarpDiagSummary,
 )
-from bot.insight.pcap import PcapUnreadable, triage
 from bot.insight.rules import RuleFileError, RuleSet, load_rules
-from bot.insight.safezip import ArtifactUnreadable, SafeZip
-from bot.insight.speedtest import summarize_speed_test
 from bot.insight.status import Change, StatusChange, StatusSnapshot, compare_status
-from bot.insight.warpdiag import summarize_warp_diag
+
+if TYPE_CHECKING:
+    from bot.insight.safezip import SafeZip
 
 __all__ = [
     "CaptureStats",
@@ -80,6 +79,12 @@ def summarize(
     ``rules`` (warp-diag only) defaults to the shipped rule set. Blocking and CPU-bound:
     call it from a thread (``asyncio.to_thread``).
     """
+    # The readers (dpkt above all) load on the first summary, not with every process that
+    # imports this package: ``dexbot serve`` answers /healthz that much sooner.
+    from bot.insight.safezip import ArtifactUnreadable, SafeZip
+    from bot.insight.speedtest import summarize_speed_test
+    from bot.insight.warpdiag import summarize_warp_diag
+
     limits = limits or SummaryBudget()
     if kind not in KINDS:
         return Unreadable(kind, f"no summary for {kind!r} commands")
@@ -97,6 +102,8 @@ def summarize(
 
 
 def _pcap(archive: SafeZip, limits: SummaryBudget) -> PcapSummary | Unreadable:
+    from bot.insight.pcap import PcapUnreadable, triage
+
     outcome = _results(archive)
     names = [f"capture-{i}.pcap" for i in INTERFACES]
     if not any(archive.has(n) for n in names) and not outcome:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
@@ -154,7 +154,13 @@ def watch_rate_limiter(limiter: RateLimiter, metrics: Metrics) -> None:
     metrics.rate_budget_limit.set(limiter.limit)
 
 
-def instrument_upload_client(http: httpx.AsyncClient, metrics: Metrics) -> None:
+class HookedClient(Protocol):
+    """Something that hands httpx event hooks to its client (``ArtifactRelay``)."""
+
+    def add_event_hook(self, kind: str, hook: Callable[..., Any]) -> None: ...
+
+
+def instrument_upload_client(http: HookedClient, metrics: Metrics) -> None:
     """Time each artifact upload (a POST to Slack's upload URL) and count its bytes."""
 
     async def on_request(request: httpx.Request) -> None:
@@ -172,5 +178,5 @@ def instrument_upload_client(http: httpx.AsyncClient, metrics: Metrics) -> None:
         if ok and length and length.isdigit():
             metrics.relayed_bytes.inc(int(length))
 
-    http.event_hooks["request"].append(on_request)
-    http.event_hooks["response"].append(on_response)
+    http.add_event_hook("request", on_request)
+    http.add_event_hook("response", on_response)

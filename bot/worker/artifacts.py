@@ -150,13 +150,24 @@ class ArtifactRelay:
         self.find_posted = find_posted
         self.work_dir = work_dir
         self._http = http
+        self._hooks: dict[str, list[Callable[..., Any]]] = {"request": [], "response": []}
 
     @property
     def http(self) -> httpx.AsyncClient:
         """The upload client, made on first use: its TLS set-up costs ~25 ms at start-up."""
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(60.0, connect=10.0),
+                event_hooks={kind: list(hooks) for kind, hooks in self._hooks.items()},
+            )
         return self._http
+
+    def add_event_hook(self, kind: str, hook: Callable[..., Any]) -> None:
+        """Call ``hook`` on every upload ``request`` or ``response`` (httpx's event hooks),
+        without making the client before the first upload."""
+        self._hooks[kind].append(hook)
+        if self._http is not None:
+            self._http.event_hooks[kind].append(hook)
 
     async def aclose(self) -> None:
         """Close the upload HTTP client."""
