@@ -12,6 +12,11 @@ each read, no redirects followed, the proxy settings from the environment, certi
 roots, a ``Content-Encoding`` decoded (``exact_length`` then declines to stream). The answer's
 status and headers are also shown as an ``httpx.Response`` (``as_httpx``), so the envelope
 parser and the metrics hooks read it like any other answer.
+
+One difference: aiohttp sends an idempotent request again, once, when its connection closes
+before any answer (meant for a stale keep-alive connection; there is no public switch). A
+download is a GET that restarts from scratch anyway, so this is only one more request than
+the rate limiter counted, and only after a dropped connection.
 """
 
 from __future__ import annotations
