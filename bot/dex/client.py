@@ -55,6 +55,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from bot.dex.bulk import BULK_ERRORS, BulkHttp, as_httpx, read_capped
 from bot.dex.download import (
     ChunkSink,
     DownloadedArtifact,
@@ -155,6 +156,8 @@ class DexClient:
         self._timeout = httpx.Timeout(timeout)
         self._owns_http = http is None
         self._http_client = http
+        #: The artifact download's own HTTP (aiohttp; see ``bot.dex.bulk`` for why).
+        self._bulk = BulkHttp(timeout)
         self._response_hooks: list[Callable[[httpx.Response], Awaitable[None]]] = []
         self.limiter = limiter or RateLimiter()
         self.retry = retry or RetryPolicy()
@@ -211,14 +214,16 @@ class DexClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP client if this client created it."""
+        """Close the HTTP client if this client created it, and the download session."""
+        await self._bulk.aclose()
         if self._owns_http and self._http_client is not None:
             await self._http_client.aclose()
 
     def add_response_hook(self, hook: Callable[[httpx.Response], Awaitable[None]]) -> None:
         """Call ``hook`` with every HTTP answer (each attempt, 429s included), e.g. for metrics.
 
-        A hook sees a streamed download before its body is read; it must not read that body.
+        A hook sees a download before its body is read (as an ``httpx.Response`` with its
+        status and headers, ``bot.dex.bulk.as_httpx``); it must not read that body.
         Adding one does not make the HTTP client (that waits for the first call).
         """
         self._response_hooks.append(hook)
@@ -376,13 +381,20 @@ class DexClient:
         url = self._url("dex", "commands", command_id, "downloads", remote)
 
         async def once(budget: RetryBudget) -> DownloadedArtifact:
-            response = await self._send("GET", url, budget, stream=True, accept="application/zip")
+            await self._admit(budget)
+            answered = False
             try:
-                if not response.is_success:
-                    self._unwrap(response, content=await _read_capped(response))
-                try:
+                async with self._bulk.get(url, self._headers("application/zip")) as response:
+                    answered = True
+                    answer = as_httpx(response, url)
+                    self._observe(answer)
+                    for hook in self._response_hooks:
+                        await hook(answer)
+                    if not answer.is_success:
+                        self._unwrap(answer, content=await read_capped(response, _ERROR_BODY_CAP))
                     return await stream_to_file(
-                        response,
+                        response.content.iter_any(),
+                        response.headers,
                         dest_dir,
                         local,
                         chunk_size=chunk_size,
@@ -390,10 +402,9 @@ class DexClient:
                         sink=sink,
                         durable=durable,
                     )
-                except TRANSPORT_ERRORS as exc:
-                    raise DexTransportError(f"download broke off: {type(exc).__name__}") from exc
-            finally:
-                await response.aclose()
+            except BULK_ERRORS as exc:
+                what = "download broke off" if answered else "GET failed"
+                raise DexTransportError(f"{what}: {type(exc).__name__}") from exc
 
         return await self._retrying("GET artifact", once)
 
@@ -550,26 +561,39 @@ class DexClient:
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
-        stream: bool = False,
-        accept: str = "application/json",
     ) -> httpx.Response:
+        await self._admit(budget)
+        request = self._http.build_request(
+            method,
+            url,
+            params=params,
+            json=json,
+            headers=self._headers("application/json"),
+            timeout=self._timeout,
+        )
+        try:
+            response = await self._http.send(request)
+        except TRANSPORT_ERRORS as exc:
+            raise DexTransportError(f"{method} failed: {type(exc).__name__}") from exc
+        self._observe(response)
+        return response
+
+    async def _admit(self, budget: RetryBudget) -> None:
+        """Wait for the rate limiter, no longer than the call's budget allows."""
         await self.limiter.acquire(max_wait=max(0.0, min(self.limiter.max_wait, budget.left())))
-        headers = {
+
+    def _headers(self, accept: str) -> dict[str, str]:
+        return {
             "Authorization": f"Bearer {self._token.get_secret_value()}",
             "Accept": accept,
             "User-Agent": "dexbot",
         }
-        request = self._http.build_request(
-            method, url, params=params, json=json, headers=headers, timeout=self._timeout
-        )
-        try:
-            response = await self._http.send(request, stream=stream)
-        except TRANSPORT_ERRORS as exc:
-            raise DexTransportError(f"{method} failed: {type(exc).__name__}") from exc
+
+    def _observe(self, response: httpx.Response) -> None:
+        # A 429 blocks every caller of this client for Retry-After (or a minute).
         if response.status_code == 429:
             after = parse_retry_after(response.headers.get("retry-after"))
             self.limiter.block_for(after if after is not None else 60.0)
-        return response
 
     def _unwrap(
         self, response: httpx.Response, bare_ok: bool = False, *, content: bytes | None = None
@@ -723,15 +747,3 @@ async def _all_pages(
         if not page.items or not page.has_more:
             return
         number += 1
-
-
-async def _read_capped(response: httpx.Response) -> bytes:
-    """An error body, at most 64 KiB of it: error answers are small, or not worth keeping."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= _ERROR_BODY_CAP:
-            break
-    return b"".join(chunks)

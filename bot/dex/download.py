@@ -26,12 +26,11 @@ import os
 import re
 import tempfile
 import unicodedata
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 from urllib.parse import unquote, urlsplit
-
-import httpx
 
 from bot.dex.errors import DexError, DexValidationError
 
@@ -69,11 +68,12 @@ class ChunkSink(Protocol):
         """The next bytes of this attempt; may wait (back-pressure)."""
 
 
-def exact_length(headers: httpx.Headers) -> int | None:
+def exact_length(headers: Mapping[str, str]) -> int | None:
     """The body's size in bytes when the headers make it certain, else None.
 
-    ``Content-Length`` counts the bytes on the wire: with a ``Content-Encoding`` (httpx
-    decodes it) or chunked framing it is not the size of what we read.
+    ``headers`` is case-insensitive (httpx's or aiohttp's). ``Content-Length`` counts the
+    bytes on the wire: with a ``Content-Encoding`` (the HTTP client decodes it) or chunked
+    framing it is not the size of what we read.
     """
     declared = headers.get("content-length", "")
     encoding = headers.get("content-encoding", "identity").strip().lower()
@@ -183,7 +183,8 @@ class _Writer:
 
 
 async def stream_to_file(
-    response: httpx.Response,
+    body: AsyncIterator[bytes],
+    headers: Mapping[str, str],
     dest_dir: Path,
     filename: str,
     *,
@@ -192,7 +193,8 @@ async def stream_to_file(
     sink: ChunkSink | None = None,
     durable: bool = True,
 ) -> DownloadedArtifact:
-    """Write a streamed ``response`` body to ``dest_dir/filename`` with bounded memory.
+    """Write a response ``body`` (its pieces as the HTTP client gives them; ``headers`` the
+    response's, case-insensitive) to ``dest_dir/filename`` with bounded memory.
 
     ``filename`` must already be a safe single component (see ``local_artifact_name``);
     this checks it again and refuses anything that would land outside ``dest_dir``.
@@ -208,7 +210,7 @@ async def stream_to_file(
     final = dest / filename
     if filename in ("", ".", "..") or final.parent != dest or final.name != filename:
         raise DexValidationError(f"refusing artifact file name {filename!r}")
-    declared = response.headers.get("content-length", "")
+    declared = headers.get("content-length", "")
     if max_bytes is not None and declared.isdigit() and int(declared) > max_bytes:
         raise ArtifactTooLarge(max_bytes, int(declared))
 
@@ -220,12 +222,12 @@ async def stream_to_file(
     writer = _Writer(fh, hasher, sink)
     try:
         if sink is not None:
-            await sink.begin(exact_length(response.headers))
-        # httpx's own pieces (64 KiB reads), gathered into chunks without re-copying them:
-        # ``aiter_bytes(chunk_size)`` re-buffers every byte, a third of the CPU of a relay.
+            await sink.begin(exact_length(headers))
+        # The client's own pieces (what each socket read gave), gathered into chunks without
+        # re-copying them: re-buffering every byte cost a third of the CPU of a relay.
         pieces: list[bytes] = []
         pending = 0
-        async for piece in response.aiter_bytes():
+        async for piece in body:
             size += len(piece)
             if max_bytes is not None and size > max_bytes:
                 raise ArtifactTooLarge(max_bytes, size)

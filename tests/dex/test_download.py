@@ -17,7 +17,10 @@ from bot.dex import (
     CommandType,
     DexClient,
     DexNotFoundError,
+    DexTransportError,
 )
+from tests.dex.clock import FakeClock
+from tests.dex.conftest import make_client
 
 
 async def finished_capture(client: DexClient, dex_sim: Any) -> Command:
@@ -85,6 +88,46 @@ async def test_a_broken_download_restarts_from_scratch(
     assert got.sha256 == sha256(got.path)
     assert len(await dex_sim.requests(path_contains="/downloads/")) == 3
     assert names(tmp_path) == [got.filename]
+
+
+async def test_a_slow_download_times_out_and_is_retried(
+    dex_sim: Any, clock: FakeClock, tmp_path: Path
+) -> None:
+    # The download has its own HTTP session (aiohttp): the client's timeout holds there too.
+    async with make_client(dex_sim, clock, timeout=0.2) as client:
+        row = await finished_capture(client, dex_sim)
+        await dex_sim.fault("slow", delay=1.0, path="/downloads/")
+        got = await client.download_artifact(row.id, row.filename, tmp_path)
+    assert got.sha256 == sha256(got.path)
+    assert len(await dex_sim.requests(path_contains="/downloads/")) == 2
+
+
+async def test_a_429_on_a_download_waits_retry_after_for_every_caller(
+    client: DexClient, dex_sim: Any, clock: FakeClock, tmp_path: Path
+) -> None:
+    row = await finished_capture(client, dex_sim)
+    await dex_sim.fault("429", retry_after=7, path="/downloads/")
+    before = clock.now
+    got = await client.download_artifact(row.id, row.filename, tmp_path)
+    assert got.sha256 == sha256(got.path)
+    assert clock.now - before >= 7
+    assert len(await dex_sim.requests(path_contains="/downloads/")) == 2
+
+
+async def test_a_download_that_keeps_failing_gives_up_without_the_token(
+    dex_sim: Any, clock: FakeClock, tmp_path: Path
+) -> None:
+    async with make_client(dex_sim, clock, max_attempts=2) as client:
+        row = await finished_capture(client, dex_sim)
+        await dex_sim.fault("drop", count=10, path="/downloads/")
+        with pytest.raises(DexTransportError) as info:
+            await client.download_artifact(row.id, row.filename, tmp_path)
+    for text in (str(info.value), repr(info.value.__cause__), str(info.value.__cause__)):
+        assert dex_sim.token not in text
+    assert names(tmp_path) == []
+    # Two attempts of ours; aiohttp itself sends a GET again, once, on a connection closed
+    # before any answer (see bot.dex.bulk).
+    assert len(await dex_sim.requests(path_contains="/downloads/")) == 4
 
 
 async def test_hostile_names_stay_inside_the_directory(
