@@ -223,6 +223,15 @@ def line(name: str, values: list[float], unit: float = 1000.0, suffix: str = "ms
     )
 
 
+def refusals(slack: FakeSlack) -> Counter[str]:
+    """Slash commands answered without a request being stored, by the answer's words."""
+    first: dict[str, str] = {}
+    for call in slack.calls("response_url"):
+        first.setdefault(call.path, str(call.args.get("text") or ""))
+    stored = ("saved", "posted")
+    return Counter(t for t in first.values() if not any(w in t for w in stored))
+
+
 def read_db(db: Path) -> dict[str, Any]:
     """The bot's own record: requests by state, (device, type) -> request, outbox rows."""
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
@@ -361,11 +370,12 @@ async def run(args: argparse.Namespace) -> None:
             await asyncio.gather(*seen.clicks)
             state = read_db(db)
             busy = state["outbox"]["pending"] + state["outbox"]["sending"]
-            if (
-                sum(state["states"].values()) >= total
-                and not busy
-                and all(s in FINAL for s in state["states"])
-            ):
+            # Settled: every request stored or answered with a refusal, nothing left to post,
+            # and each request final or waiting for a person (an approval refused for the
+            # quota leaves its request pending until it expires).
+            moving = [s for s in state["states"] if s not in (*FINAL, "pending_approval")]
+            answered = sum(state["states"].values()) + len(refusals(slack))
+            if answered >= total and not busy and not moving:
                 break
             await asyncio.sleep(1.0)
         drained_s = time.monotonic() - start
@@ -378,9 +388,12 @@ async def run(args: argparse.Namespace) -> None:
     quota, usage, _ = sim.state.current_quota()
     await slack.stop()
     await sim.stop()
+    refused = refusals(slack)
     report(
         args, seen, state, load_s, drained_s, limited, early, (quota, usage), rss, peak[0], total
     )
+    for text, n in refused.most_common(5):
+        print(f"  {n} slash commands answered without a request: {text[:120]}")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     else:

@@ -11,6 +11,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.services.api import BotApi
+from handlers.ack import before_ack
 from handlers.actions import register_actions
 from handlers.commands import handle_dex, read_only_text
 from handlers.gate import register_gate
@@ -46,15 +47,18 @@ def register(app: AsyncApp, api: BotApi) -> None:
         # Slack gives us 3 s: write the command down (one small insert), acknowledge, answer
         # through the response_url after. A process killed in between leaves the row behind,
         # and the worker tells the requester instead of the command vanishing.
-        intent = None
+        # Bounded (handlers/ack.py): a slow write never makes the ack late.
+        writing = None
         if not read_only_text(body.get("text") or "", api):
-            intent = await api.flows.write_down(
+            intent_row = api.flows.write_down(
                 team_id=str(body.get("team_id") or ""),
                 channel_id=str(body.get("channel_id") or ""),
                 user_id=str(body.get("user_id") or ""),
                 text=str(body.get("text") or ""),
             )
+            writing = await before_ack(intent_row, "writing the command down")
         await ack()
+        intent = await writing if writing is not None else None
         try:
             await handle_dex(api, body, respond, client)
         finally:
