@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import psutil
 from aiohttp import web
@@ -145,7 +146,7 @@ def endpoint(path: str) -> str:
 
 
 def environment(
-    sim: DexSimulator, slack: FakeSlack, db: Path, args: argparse.Namespace
+    sim: DexSimulator, slack: FakeSlack, db: str, args: argparse.Namespace
 ) -> dict[str, str]:
     """The bot process's environment: the stand-ins', a SQLite file, our access groups."""
     env = {
@@ -160,7 +161,7 @@ def environment(
         CLOUDFLARE_API_URL=str(sim.base_url),
         CLOUDFLARE_API_TOKEN=sim.token,
         CLOUDFLARE_ACCOUNT_ID=sim.account_id,
-        DATABASE_URL=f"sqlite+aiosqlite:///{db}",
+        DATABASE_URL=db,
         DEX_REQUESTERS=SUPPORT_GROUP_ID,
         DEX_APPROVERS=MANAGERS_GROUP_ID,
         DEX_POLL_INTERVAL_SECONDS=str(args.poll_interval),
@@ -232,31 +233,34 @@ def refusals(slack: FakeSlack) -> Counter[str]:
     return Counter(t for t in first.values() if not any(w in t for w in stored))
 
 
-def read_db(db: Path) -> dict[str, Any]:
+QUERIES = {
+    "states": "SELECT state FROM capture_requests",
+    "pairs": "SELECT request_id, device_id, command_type FROM request_devices",
+    "outbox": "SELECT state FROM slack_outbox",
+    "failed": "SELECT key, error FROM slack_outbox WHERE state = 'failed'",
+}
+
+
+async def read_db(url: str) -> dict[str, Any]:
     """The bot's own record: requests by state, (device, type) -> request, outbox rows."""
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-    try:
-        states = Counter(s for (s,) in con.execute("SELECT state FROM capture_requests"))
-        pairs = {
-            (d, t): r
-            for r, d, t in con.execute(
-                "SELECT request_id, device_id, command_type FROM request_devices"
-            )
-        }
-        outbox = Counter(s for (s,) in con.execute("SELECT state FROM slack_outbox"))
-        failed = [
-            f"{k}: {e}"
-            for k, e in con.execute("SELECT key, error FROM slack_outbox WHERE state = 'failed'")
-        ]
-        commands = dict(con.execute("SELECT command_id, request_id FROM dex_commands"))
-    finally:
-        con.close()
+    rows: dict[str, list[tuple[Any, ...]]] = {}
+    if url.startswith("sqlite"):
+        con = sqlite3.connect(f"file:{url.split(':///', 1)[1]}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = {k: list(con.execute(q)) for k, q in QUERIES.items()}
+        finally:
+            con.close()
+    else:
+        con = await asyncpg.connect(url.replace("+asyncpg", ""), timeout=5)
+        try:
+            rows = {k: [tuple(r) for r in await con.fetch(q)] for k, q in QUERIES.items()}
+        finally:
+            await con.close()
     return {
-        "states": states,
-        "pairs": pairs,
-        "outbox": outbox,
-        "failed": failed,
-        "commands": commands,
+        "states": Counter(s for (s,) in rows["states"]),
+        "pairs": {(d, t): r for r, d, t in rows["pairs"]},
+        "outbox": Counter(s for (s,) in rows["outbox"]),
+        "failed": [f"{k}: {e}" for k, e in rows["failed"]],
     }
 
 
@@ -294,7 +298,14 @@ async def run(args: argparse.Namespace) -> None:
     await sim.start(middlewares=[sim_middleware(seen, args.devices_delay)])
     owners = {p.email: p.user_id for p in FILLER_OWNERS}
     devices = [(d.name, d.device_id, owners[d.registrations[0].email]) for d in sim.state.devices]
-    db = work / "bot.db"
+    db = f"sqlite+aiosqlite:///{work / 'bot.db'}"
+    if args.engine == "postgresql":  # a throw-away database, dropped at the end
+        admin = await asyncpg.connect(args.pg, timeout=5)
+        name = f"dexbench_load_{os.getpid()}"
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        db = (
+            args.pg.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+        )
     port = free_port()
     events = f"http://127.0.0.1:{port}/slack/events"
     log = (work / "bot.log").open("wb")  # the bot process writes its log here
@@ -368,7 +379,7 @@ async def run(args: argparse.Namespace) -> None:
         state: dict[str, Any] = {}
         while time.monotonic() < drain_deadline:
             await asyncio.gather(*seen.clicks)
-            state = read_db(db)
+            state = await read_db(db)
             busy = state["outbox"]["pending"] + state["outbox"]["sending"]
             # Settled: every request stored or answered with a refusal, nothing left to post,
             # and each request final or waiting for a person (an approval refused for the
@@ -380,6 +391,7 @@ async def run(args: argparse.Namespace) -> None:
             await asyncio.sleep(1.0)
         drained_s = time.monotonic() - start
         rss = bot.memory_info().rss
+        cpu = (sum(bot.cpu_times()[:2]), sum(psutil.Process().cpu_times()[:2]))
         sampler.cancel()
     proc.send_signal(signal.SIGTERM)
     await proc.wait()
@@ -394,6 +406,13 @@ async def run(args: argparse.Namespace) -> None:
     )
     for text, n in refused.most_common(5):
         print(f"  {n} slash commands answered without a request: {text[:120]}")
+    print(
+        f"CPU seconds: the bot {cpu[0]:.1f}, the stand-ins and the load generator {cpu[1]:.1f} "
+        f"(over {drained_s:.0f} s)"
+    )
+    if args.engine == "postgresql":
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     else:
@@ -435,8 +454,8 @@ def report(
         f"load: {total} requests at {args.rate}/s for {args.seconds} s (sent in {load_s:.1f} s) "
         f"from {args.channels} channels and {args.requesters} requesters on {args.devices} "
         f"devices; Slack rate limits {'off' if args.no_slack_limits else 'on'}; devices call "
-        f"delayed {args.devices_delay} s; poll interval {args.poll_interval} s; Cloudflare "
-        f"limit {args.cf_limit} per 5 min"
+        f"delayed {args.devices_delay} s; poll interval {args.poll_interval} s; "
+        f"{args.engine}; Cloudflare limit {args.cf_limit} per 5 min"
     )
     print(f"acks by HTTP status: {dict(seen.ack_status)}")
     print(line("slash-command ack", seen.acks))
@@ -468,6 +487,10 @@ if __name__ == "__main__":
     parser.add_argument("--quota", type=int, default=None, help="default: 90%% of the requests")
     parser.add_argument("--devices-delay", type=float, default=0.0)
     parser.add_argument("--no-slack-limits", action="store_true")
+    parser.add_argument("--engine", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument(
+        "--pg", default="postgresql://postgres@127.0.0.1:5432/postgres", help="admin database"
+    )
     parser.add_argument(
         "--cf-limit", type=int, default=1200, help="Cloudflare requests per 5 minutes (sim and bot)"
     )
