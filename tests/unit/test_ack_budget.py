@@ -28,6 +28,6 @@ async def test_slow_work_lets_the_ack_go_first_then_finishes() -> None:
     task = await before_ack(write(), "a slow write")
     waited = loop.time() - started
     assert not task.done()  # the caller acks now
-    assert waited >= ACK_BUDGET_SECONDS  # it waited its budget, and no longer than the work
+    assert waited >= ACK_BUDGET_SECONDS  # it gave the work its budget, then let the ack go
     release.set()
     assert await task == "intent-2"
