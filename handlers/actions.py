@@ -24,7 +24,7 @@ from handlers.ids import ActionId
 log = logging.getLogger("dexbot.actions")
 
 
-def _ephemeral(client: Any, body: dict[str, Any]) -> Any:
+def _ephemeral(client: Any, body: dict[str, Any], respond: Any = None) -> Any:
     channel = (body.get("channel") or body.get("container") or {}).get("id") or (
         body.get("container") or {}
     ).get("channel_id")
@@ -34,6 +34,17 @@ def _ephemeral(client: Any, body: dict[str, Any]) -> Any:
     async def reply(rendered: Rendered) -> None:
         if from_home:  # a click in the App Home has no channel: answer in the bot's DM
             await client.chat_postMessage(channel=user, text=rendered.text, blocks=rendered.blocks)
+            return
+        if respond is not None and body.get("response_url"):
+            # A click on a message brings a response_url: an answer there spends none of
+            # chat.postEphemeral's per-workspace allowance (busy under load) and is never
+            # rate-limited away.
+            await respond(
+                text=rendered.text,
+                blocks=rendered.blocks,
+                response_type="ephemeral",
+                replace_original=False,
+            )
             return
         await client.chat_postEphemeral(
             channel=channel, user=user, text=rendered.text, blocks=rendered.blocks
@@ -52,16 +63,16 @@ def register_actions(app: AsyncApp, api: BotApi, track: Callable[[Any], Any]) ->
 
     @app.action(ActionId.APPROVE.value)
     @track
-    async def on_approve(ack: Any, body: dict[str, Any], client: Any) -> None:
+    async def on_approve(ack: Any, body: dict[str, Any], client: Any, respond: Any) -> None:
         await ack()
-        async with guarded(_ephemeral(client, body), log):
+        async with guarded(_ephemeral(client, body, respond), log):
             await api.flows.approve(_value(body), body["user"]["id"])
 
     @app.action(ActionId.DENY.value)
     @track
-    async def on_deny(ack: Any, body: dict[str, Any], client: Any) -> None:
+    async def on_deny(ack: Any, body: dict[str, Any], client: Any, respond: Any) -> None:
         await ack()
-        async with guarded(_ephemeral(client, body), log):
+        async with guarded(_ephemeral(client, body, respond), log):
             req = await api.flows.check_can_deny(_value(body), body["user"]["id"])
             await client.views_open(
                 trigger_id=body["trigger_id"], view=deny_modal(req.id, req.short_id)

@@ -17,6 +17,7 @@ from bot.sim.slack import FAKE_BOT_TOKEN, FAKE_SIGNING_SECRET, FakeSlack
 from bot.sim.slack.payloads import block_actions_body, signed_headers, slash_command_body
 from handlers.ids import ActionId
 from tests.app.test_serve_process import free_port, wait_for_line
+from tests.plugins.bot import click_answers
 from tests.plugins.db import _create_pg_database, _drop_pg_database
 from tests.plugins.dexsim import SimHandle
 
@@ -99,7 +100,11 @@ async def test_racing_quorum_clicks_on_two_processes_give_one_dispatch(
             await _post(
                 http, replicas[0], slash_command_body(text, SAM.user_id, SUPPORT_CHANNEL, url, "t")
             )
-            await fake_slack.wait_for("response_url", count=round_ + 1, timeout=20)
+            await fake_slack.wait_for(
+                lambda c: c.method == "response_url" and not click_answers(fake_slack)(c),
+                count=round_ + 1,
+                timeout=20,
+            )
             card = fake_slack.messages(APPROVALS_CHANNEL)[-1]
             assert "needs 2 distinct approvals" in str(card.blocks)
             request_id = next(
@@ -117,7 +122,7 @@ async def test_racing_quorum_clicks_on_two_processes_give_one_dispatch(
                 )
             )
             # The two clicks that did not decide are each answered: already counted / approved.
-            await fake_slack.wait_for("chat.postEphemeral", count=2 * (round_ + 1), timeout=20)
+            await fake_slack.wait_for(click_answers(fake_slack), count=2 * (round_ + 1), timeout=20)
             await fake_slack.wait_for(
                 lambda c: c.method == "chat.postMessage" and "Sent to" in str(c.args.get("text")),
                 count=round_ + 1,

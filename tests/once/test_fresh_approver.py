@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.sim.people import ANN, APPROVALS_CHANNEL, MANAGERS_GROUP_ID, MAX, MIA, SAM, SUPPORT_CHANNEL
 from handlers.ids import ActionId
-from tests.plugins.bot import BotHarness
+from tests.plugins.bot import BotHarness, click_answers
 from tests.scenario.test_capture import buttons, click_approve, wait_thread
 
 PCAP_MAC = f'capture <@{ANN.user_id}> pcap 5m --device ann-macbook --reason "VPN drops"'
@@ -32,7 +32,7 @@ async def test_removed_approver_is_refused_at_the_click(bot: BotHarness) -> None
         channel=APPROVALS_CHANNEL,
         message_ts=second.ts,
     )
-    await bot.slack.wait_for("chat.postEphemeral", count=2, timeout=10)
+    await bot.slack.wait_for(click_answers(bot.slack), count=2, timeout=10)
     refused = [e.text for e in bot.slack.ephemerals(MAX.user_id)]
     assert len(refused) == 2
     assert all(t.endswith("You are not an approver for this request.") for t in refused)

@@ -8,7 +8,7 @@ import asyncio
 
 from bot.sim.people import ANN, APPROVALS_CHANNEL, MAX, MIA, SAM
 from handlers.ids import ActionId
-from tests.plugins.bot import BotHarness
+from tests.plugins.bot import BotHarness, click_answers
 from tests.scenario.test_capture import buttons, engines
 
 RACERS, LEFT = 8, 3
@@ -53,6 +53,6 @@ async def test_eight_approvals_for_the_last_three_units_approve_three(bot: BotHa
         trail = await store.audit_trail(rid)
         approved += any(a.action == "approved" for a in trail)
     assert approved == LEFT
-    refused = [e.text for e in bot.slack.ephemerals() if e.source == "chat.postEphemeral"]
+    refused = [str(c.args.get("text")) for c in bot.slack.calls(click_answers(bot.slack))]
     assert len(refused) == RACERS - LEFT and all("quota" in t.lower() for t in refused), refused
     assert len(bot.cloudflare_posts(await bot.sim.requests("POST"))) == LEFT

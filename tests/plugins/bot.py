@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,7 @@ from bot.sim.slack.payloads import (
     slash_command_body,
     view_submission_body,
 )
+from bot.sim.slack.recorder import Call
 from bot.sim.world import Cloudflare, LocalBot, local_settings
 from tests.plugins.db import _create_pg_database, _drop_pg_database
 from tests.plugins.dexsim import SimHandle
@@ -45,6 +46,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "botdb(kind): sqlite (default) or postgres for `bot`")
     config.addinivalue_line("markers", "botenv(**settings): settings overrides for `bot`")
     config.addinivalue_line("markers", "botclock(kind): wall (default) or sim clock for `bot`")
+
+
+def click_answers(slack: FakeSlack) -> Callable[[Call], bool]:
+    """Matches the answers to button clicks that only the clicker sees: an ephemeral message
+    through the click's response_url (a hook made for a message), or chat.postEphemeral."""
+
+    def match(call: Call) -> bool:
+        if call.method == "chat.postEphemeral":
+            return True
+        if call.method != "response_url" or call.args.get("response_type") != "ephemeral":
+            return False
+        hook = slack.workspace.response_urls.get(call.path.rsplit("/", 1)[-1])
+        return hook is not None and hook.message_ts is not None
+
+    return match
 
 
 @dataclass

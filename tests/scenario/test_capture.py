@@ -26,7 +26,7 @@ from bot.sim.people import (
 )
 from bot.sim.slack.model import Message
 from handlers.ids import ActionId
-from tests.plugins.bot import BotHarness, blocks_text
+from tests.plugins.bot import BotHarness, blocks_text, click_answers
 
 PCAP_ANN = f'capture <@{ANN.user_id}> pcap 5m --device ann-macbook --reason "VPN drops"'
 engines = pytest.mark.parametrize(
@@ -138,9 +138,9 @@ async def test_two_concurrent_approvals_send_one_command(bot: BotHarness) -> Non
     )
     assert all(c.status_code == 200 for c in clicks)
     await wait_thread(bot, parent, "Sent to")
-    await bot.slack.wait_for("chat.postEphemeral", count=3, timeout=10)
+    await bot.slack.wait_for(click_answers(bot.slack), count=3, timeout=10)
     assert len(bot.cloudflare_posts(await bot.sim.requests("POST"))) == 1
-    losers = [e.text for e in bot.slack.ephemerals() if e.source == "chat.postEphemeral"]
+    losers = [str(c.args.get("text")) for c in bot.slack.calls(click_answers(bot.slack))]
     assert len(losers) == 3 and all("already approved" in t for t in losers), losers
     texts = await thread_texts(bot, parent)
     assert sum("Approved by" in t for t in texts) == 1
@@ -153,7 +153,7 @@ async def test_self_approval_is_refused(bot: BotHarness) -> None:
     assert reply is not None
     card = bot.slack.messages(APPROVALS_CHANNEL)[-1]
     await click_approve(bot, card, MAX)
-    await bot.slack.wait_for("chat.postEphemeral", timeout=10)
+    await bot.slack.wait_for(click_answers(bot.slack), timeout=10)
     assert "can't approve your own request" in bot.slack.ephemerals(MAX.user_id)[-1].text
     assert await bot.sim.requests("POST") == []
 
@@ -161,7 +161,7 @@ async def test_self_approval_is_refused(bot: BotHarness) -> None:
 async def test_non_approver_is_refused(bot: BotHarness) -> None:
     _, card = await request_capture(bot)
     await click_approve(bot, card, SUE)
-    await bot.slack.wait_for("chat.postEphemeral", timeout=10)
+    await bot.slack.wait_for(click_answers(bot.slack), timeout=10)
     assert bot.slack.ephemerals(SUE.user_id)[-1].text.endswith(
         "You are not an approver for this request."
     )
@@ -176,7 +176,7 @@ async def test_forged_button_value_changes_nothing(bot: BotHarness) -> None:
         await bot.click(
             ActionId.APPROVE, forged, user=MAX, channel=APPROVALS_CHANNEL, message_ts=card.ts
         )
-    await bot.slack.wait_for("chat.postEphemeral", count=3, timeout=10)
+    await bot.slack.wait_for(click_answers(bot.slack), count=3, timeout=10)
     assert all("don't know that request" in e.text for e in bot.slack.ephemerals(MAX.user_id))
     assert await bot.sim.requests("POST") == []
 
@@ -189,7 +189,7 @@ async def test_click_on_an_expired_card(bot: BotHarness) -> None:
     real = svc.clock
     svc.clock = lambda: real() + timedelta(minutes=2)
     await click_approve(bot, card, MAX)
-    await bot.slack.wait_for("chat.postEphemeral", timeout=10)
+    await bot.slack.wait_for(click_answers(bot.slack), timeout=10)
     assert "expired" in bot.slack.ephemerals(MAX.user_id)[-1].text
     await svc.deliverer.run_once()
     card_now = next(m for m in bot.slack.messages(APPROVALS_CHANNEL) if m.ts == card.ts)
@@ -210,7 +210,7 @@ async def test_quota_used_elsewhere_before_approval(bot: BotHarness) -> None:
     _, card = await request_capture(bot)
     await bot.sim.set_quota(quota=25, quota_usage=25)  # someone used the dashboard
     await click_approve(bot, card, MAX)
-    await bot.slack.wait_for("chat.postEphemeral", timeout=10)
+    await bot.slack.wait_for(click_answers(bot.slack), timeout=10)
     assert "quota" in bot.slack.ephemerals(MAX.user_id)[-1].text.lower()
     assert await bot.sim.requests("POST") == []
 

@@ -13,7 +13,7 @@ import pytest
 from bot.sim.people import ANN, APPROVALS_CHANNEL, MAX, MIA, SAM, SUE, SUPPORT_CHANNEL, Person
 from bot.sim.slack.model import Message
 from handlers.ids import ActionId, BlockId, CallbackId
-from tests.plugins.bot import BotHarness, blocks_text
+from tests.plugins.bot import BotHarness, blocks_text, click_answers
 from tests.scenario.test_capture import buttons, click_approve, wait_thread
 from tests.scenario.test_modal import ann_form, option
 from tests.worker.story import advance_and_tick, worker_for
@@ -99,7 +99,7 @@ async def test_two_of_n_quorum_dispatches_once_at_the_second_approver(bot: BotHa
 
     # The same approver again counts once.
     await click_approve(bot, card, MAX)
-    await bot.slack.wait_for("chat.postEphemeral", timeout=10)
+    await bot.slack.wait_for(click_answers(bot.slack), timeout=10)
     assert "already counted (1 of 2)" in bot.slack.ephemerals(MAX.user_id)[-1].text
     assert await posts(bot) == []
 
@@ -164,7 +164,7 @@ async def test_a_deny_after_one_approval_ends_it(bot: BotHarness) -> None:
     await bot.click(  # too late: it is over
         ActionId.APPROVE, request_id, user=MIA, channel=APPROVALS_CHANNEL, message_ts=card.ts
     )
-    await bot.slack.wait_for("chat.postEphemeral", timeout=10)
+    await bot.slack.wait_for(click_answers(bot.slack), timeout=10)
     assert "already denied" in bot.slack.ephemerals(MIA.user_id)[-1].text
     assert await posts(bot) == []
 
@@ -173,7 +173,7 @@ async def test_a_deny_after_one_approval_ends_it(bot: BotHarness) -> None:
 async def test_the_requester_never_counts(bot: BotHarness) -> None:
     _, _, card = await ask(bot, LONG_PCAP, who=MAX)  # an approver asking for himself
     await click_approve(bot, card, MAX)
-    await bot.slack.wait_for("chat.postEphemeral", timeout=10)
+    await bot.slack.wait_for(click_answers(bot.slack), timeout=10)
     assert "can't approve your own request" in bot.slack.ephemerals(MAX.user_id)[-1].text
     req = await bot.dexbot.services.requests.get(_request_id(card))
     assert req is not None and req.approvals == ()
@@ -272,7 +272,7 @@ async def test_the_deciding_click_at_the_moment_of_expiry(bot: BotHarness) -> No
     await wait_card(bot, card, "1 of 2 approvals")
     await bot.sim.advance(30 * 60)  # exactly at expires_at: too late
     await click_approve(bot, card, MIA)
-    await bot.slack.wait_for("chat.postEphemeral", timeout=10)
+    await bot.slack.wait_for(click_answers(bot.slack), timeout=10)
     assert "expired" in bot.slack.ephemerals(MIA.user_id)[-1].text
     await bot.local.idle(10)
     assert await posts(bot) == []
@@ -301,7 +301,7 @@ async def test_the_form_offers_the_presets(bot: BotHarness) -> None:
         private_metadata=json.dumps({"channel_id": SUPPORT_CHANNEL}),
     )
     assert resp.status_code == 200 and not resp.content
-    await bot.slack.wait_for("chat.postEphemeral", timeout=10)
+    await bot.slack.wait_for(click_answers(bot.slack), timeout=10)
     card = bot.slack.messages(APPROVALS_CHANNEL)[-1]
     shown = blocks_text(card.blocks or [])
     assert "Packet capture, 5 min, up to 20 MB" in shown and "VPN keeps dropping" in shown
