@@ -264,19 +264,19 @@ async def read_db(url: str) -> dict[str, Any]:
     }
 
 
-def honoured(slack: FakeSlack) -> tuple[Counter[str], int]:
+def honoured(slack: FakeSlack) -> tuple[Counter[str], Counter[str]]:
     """429s by method, and calls made to the same method (and channel, for posts) before the
     Retry-After of the previous 429 there had passed."""
     limited: Counter[str] = Counter()
     until: dict[tuple[str, str], float] = {}
-    early = 0
+    early: Counter[str] = Counter()
     for call in slack.calls():
         scope = (
             call.method,
             str(call.args.get("channel", "")) if call.method == "chat.postMessage" else "",
         )
         if call.at < until.get(scope, 0.0) - 0.05:  # 50 ms for the fake's own rounding
-            early += 1
+            early[call.method] += 1
         if call.status == 429:
             limited[call.method] += 1
             after = float((call.response or {}).get("retry_after") or 1)
@@ -426,7 +426,7 @@ def report(
     load_s: float,
     drained_s: float,
     limited: Counter[str],
-    early: int,
+    early: Counter[str],
     quota: tuple[int, int],
     rss: int,
     peak: int,
@@ -467,7 +467,8 @@ def report(
     calls = ", ".join(f"{k} {n}" for k, n in seen.cloudflare.most_common())
     print(f"Cloudflare calls: {calls}; answered 429: {seen.cloudflare_429}")
     print(f"quota: {quota[1]} used of {quota[0]} (overspent: {quota[1] > quota[0]})")
-    print(f"Slack 429s: {dict(limited) or 'none'}; calls before their Retry-After: {early}")
+    print(f"Slack 429s: {dict(limited) or 'none'}")
+    print(f"calls made before their Retry-After had passed: {dict(early) or 'none'}")
     print(f"outbox rows by state: {dict(state.get('outbox', {}))}")
     for f in state.get("failed", [])[:5]:
         print(f"  given up: {f}")

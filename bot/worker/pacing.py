@@ -82,6 +82,10 @@ def scopes_for(kind: EffectKind, req: CaptureRequest, approval_channel: str | No
         return [(POST, req.parent_channel or req.channel_id)]
     if kind in _EDITS:
         return [("chat.update", "")]
+    if kind is EffectKind.TELL_REQUESTER:  # a direct message: posted to the user's id
+        return [(POST, req.requester_id)]
+    if kind in (EffectKind.TELL_OWNER, EffectKind.ASK_OWNER) and req.target_user_id:
+        return [(POST, req.target_user_id)]
     return []
 
 
