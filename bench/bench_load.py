@@ -228,7 +228,9 @@ def refusals(slack: FakeSlack) -> Counter[str]:
     """Slash commands answered without a request being stored, by the answer's words."""
     first: dict[str, str] = {}
     for call in slack.calls("response_url"):
-        first.setdefault(call.path, str(call.args.get("text") or ""))
+        hook = slack.workspace.response_urls.get(call.path.rsplit("/", 1)[-1])
+        if hook is not None and hook.message_ts is None:  # a slash command's, not a click's
+            first.setdefault(call.path, str(call.args.get("text") or ""))
     stored = ("saved", "posted")
     return Counter(t for t in first.values() if not any(w in t for w in stored))
 

@@ -107,9 +107,14 @@ class Services:
     async def permalink(self, channel: str, ts: str) -> str | None:
         """A link to a message, or None when Slack won't give one (a 429 included: the
         answer it decorates is not worth waiting for, so the outbox's client asks)."""
+        place = [("chat.getPermalink", "")]
+        if self.deliverer.holds.held(place, self.clock()) is not None:
+            return None  # Slack asked us to wait: the answer goes without its link
         try:
             resp = await self.deliverer.slack.chat_getPermalink(channel=channel, message_ts=ts)
-        except SlackApiError:
+        except SlackApiError as exc:
+            if exc.response.get("error") == "ratelimited":
+                self.deliverer.holds.note(exc, self.clock())
             return None
         return str(resp.get("permalink") or "") or None
 
