@@ -205,7 +205,10 @@ class CaptureService:
             _check_device(d, self.ctx, now)
         after = self.ctx.settings.dex_offline_after_minutes
         seen = await asyncio.gather(
-            *(snapshot(self.ctx.dex, d.device_id, now, after) for d in devices)
+            *(
+                snapshot(self.ctx.dex, d.device_id, now, after, raise_rate_limits=True)
+                for d in devices
+            )
         )
         offline = [(_name(d), s) for d, s in zip(devices, seen, strict=True) if s.offline]
         if offline and not ask.anyway:

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from datetime import datetime
 
-from bot.dex.errors import DexError
+from bot.dex.errors import DexError, DexRateBudgetExceeded, DexRateLimitedError
 from bot.dex.models import DeviceLiveStatus
 from bot.domain.model import LiveSnapshot
 from bot.services.ports import DexPort
@@ -52,12 +52,26 @@ def to_snapshot(s: DeviceLiveStatus, now: datetime, offline_after_minutes: int) 
 
 
 async def snapshot(
-    dex: DexPort, device_id: str, now: datetime, offline_after_minutes: int
+    dex: DexPort,
+    device_id: str,
+    now: datetime,
+    offline_after_minutes: int,
+    *,
+    raise_rate_limits: bool = False,
 ) -> LiveSnapshot:
-    """The device's snapshot now; a device Cloudflare has no data for counts as offline."""
+    """The device's snapshot now; a device Cloudflare has no data for counts as offline.
+
+    ``raise_rate_limits``: Cloudflare's rate limit (or our own budget for it) is raised, not
+    taken for a silent device, so a person is told the real reason rather than that the
+    device is not reporting."""
     try:
         async with asyncio.timeout(READ_TIMEOUT):
             status = await dex.live_status(device_id, since_minutes=SINCE_MINUTES)
+    except (DexRateLimitedError, DexRateBudgetExceeded):
+        if raise_rate_limits:
+            raise
+        log.info("no live status for %s: Cloudflare's rate limit", device_id)
+        return LiveSnapshot(status=None, offline=True)
     except (DexError, TimeoutError) as exc:
         log.info("no live status for %s: %s", device_id, type(exc).__name__)
         return LiveSnapshot(status=None, offline=True)

@@ -105,6 +105,8 @@ def _already_decided(p: Any) -> str:
 
 def _offline(p: Any) -> str:
     lines = [offline_warning(name, snap) + "." for name, snap in p.devices]
+    # Every answer to a problem starts with its own :warning: (common.py): not twice.
+    lines[0] = lines[0].removeprefix(":warning: ")
     lines.append("If it is still worth it, ask again with `--anyway`.")
     return "\n".join(lines)
 
