@@ -32,7 +32,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import sys
 import tempfile
@@ -51,23 +50,17 @@ from aiohttp import web
 
 from bot.sim.dex import DexSimulator
 from bot.sim.dex.fleet import FILLER_OWNERS, filler_devices
-from bot.sim.people import MANAGERS_GROUP_ID, MAX, MIA, SUPPORT_GROUP_ID
-from bot.sim.slack import FAKE_BOT_TOKEN, FAKE_SIGNING_SECRET, FakeSlack
+from bot.sim.people import MAX, MIA, SUPPORT_GROUP_ID
+from bot.sim.slack import FAKE_SIGNING_SECRET, FakeSlack
 from bot.sim.slack.model import Channel, Event, Message, User
 from bot.sim.slack.payloads import block_actions_body, signed_headers, slash_command_body
 from bot.sim.slack.workspace import Workspace
+from bot.sim.world import free_port, process_env
 from handlers.ids import ActionId
 
 HERE = Path(__file__).resolve().parent.parent
 KINDS = ("pcap", "warp-diag", "speedtest")
 FINAL = ("completed", "denied", "expired", "cancelled", "dispatch_failed")
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ask_text(kind: str, owner_id: str, device: str) -> str:
@@ -148,29 +141,17 @@ def endpoint(path: str) -> str:
 def environment(
     sim: DexSimulator, slack: FakeSlack, db: str, args: argparse.Namespace
 ) -> dict[str, str]:
-    """The bot process's environment: the stand-ins', a SQLite file, our access groups."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SLACK_", "CLOUDFLARE_", "DEX_", "DATABASE_"))
-    }
-    env.update(
-        SLACK_BOT_TOKEN=FAKE_BOT_TOKEN,
-        SLACK_SIGNING_SECRET=FAKE_SIGNING_SECRET,
-        SLACK_API_URL=slack.api_url,
-        CLOUDFLARE_API_URL=str(sim.base_url),
-        CLOUDFLARE_API_TOKEN=sim.token,
-        CLOUDFLARE_ACCOUNT_ID=sim.account_id,
-        DATABASE_URL=db,
-        DEX_REQUESTERS=SUPPORT_GROUP_ID,
-        DEX_APPROVERS=MANAGERS_GROUP_ID,
+    """The bot process's environment: the local world's, with the load's knobs."""
+    return process_env(
+        sim,
+        slack,
+        db,
         DEX_POLL_INTERVAL_SECONDS=str(args.poll_interval),
         CLOUDFLARE_RATE_LIMIT=str(args.cf_limit),
         PYTHONPATH=str(HERE),
         LOG_LEVEL="WARNING",
         **({"DEX_UPLOAD_CONCURRENCY": str(args.lanes)} if args.lanes else {}),
     )
-    return env
 
 
 def on_slack_event(seen: Seen, approve: Callable[[Message], None]) -> Callable[[Event], None]:

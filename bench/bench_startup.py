@@ -28,7 +28,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,42 +38,18 @@ from pathlib import Path
 import httpx
 
 from bot.sim.dex import DexSimulator
-from bot.sim.slack import FAKE_BOT_TOKEN, FAKE_SIGNING_SECRET, FakeSlack
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
+from bot.sim.slack import FakeSlack
+from bot.sim.world import free_port, process_env
 
 HERE = Path(__file__).resolve().parent.parent
 ARGV = [sys.executable, "-m", "bot"]
 
 
 def environment(sim: DexSimulator, slack: FakeSlack, db: Path, tree: Path) -> dict[str, str]:
-    """The process environment: ours minus any bot settings, plus the stand-ins' and
-    ``PYTHONPATH=tree`` (ahead of the editable install)."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SLACK_", "CLOUDFLARE_", "DEX_", "DATABASE_"))
-    }
+    """The process environment: the local world's, with ``PYTHONPATH=tree`` (ahead of the
+    editable install)."""
     assert sim.base_url, "the simulator is not started"
-    env.update(
-        SLACK_BOT_TOKEN=FAKE_BOT_TOKEN,
-        SLACK_SIGNING_SECRET=FAKE_SIGNING_SECRET,
-        SLACK_API_URL=slack.api_url,
-        CLOUDFLARE_API_URL=sim.base_url,
-        CLOUDFLARE_API_TOKEN=sim.token,
-        CLOUDFLARE_ACCOUNT_ID=sim.account_id,
-        DATABASE_URL=f"sqlite+aiosqlite:///{db}",
-        DEX_REQUESTERS="S0SUPPORT",
-        DEX_APPROVERS="S0MANAGER",
-        PYTHONPATH=str(tree),
-    )
-    return env
+    return process_env(sim, slack, f"sqlite+aiosqlite:///{db}", PYTHONPATH=str(tree))
 
 
 def cpu_seconds(pid: int) -> float:

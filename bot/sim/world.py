@@ -12,9 +12,11 @@ DEX simulator, or the real API), with the demo workspace's people as requesters 
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
@@ -37,6 +39,50 @@ class Cloudflare:
     url: str
     token: str
     account_id: str
+
+
+class DexEndpoint(Protocol):
+    """What a process needs of the simulator (``DexSimulator`` or a test's handle on it)."""
+
+    @property
+    def base_url(self) -> str | None: ...
+    @property
+    def token(self) -> str: ...
+    @property
+    def account_id(self) -> str: ...
+
+
+#: Settings a parent's environment must not pass on to a bot process of the local world.
+OUR_PREFIXES = ("SLACK_", "CLOUDFLARE_", "DEX_", "DATABASE_", "DEXBOT_", "WORKER_", "HEALTH_")
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def process_env(
+    sim: DexEndpoint, slack: FakeSlack, database_url: str, **extra: str
+) -> dict[str, str]:
+    """The environment of a real ``python -m bot …`` process wired to the stand-ins: this
+    process's environment without any bot setting, the stand-ins' URLs and credentials, the
+    demo workspace's groups as requesters and approvers, then ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(OUR_PREFIXES)}
+    env.update(
+        SLACK_BOT_TOKEN=FAKE_BOT_TOKEN,
+        SLACK_SIGNING_SECRET=FAKE_SIGNING_SECRET,
+        SLACK_API_URL=slack.api_url,
+        CLOUDFLARE_API_URL=str(sim.base_url),
+        CLOUDFLARE_API_TOKEN=sim.token,
+        CLOUDFLARE_ACCOUNT_ID=sim.account_id,
+        DATABASE_URL=database_url,
+        DEX_REQUESTERS=SUPPORT_GROUP_ID,
+        DEX_APPROVERS=MANAGERS_GROUP_ID,
+    )
+    env.update(extra)
+    return env
 
 
 def local_settings(

@@ -4,7 +4,6 @@ approvers click on both replicas at the same instant, and Cloudflare receives on
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,10 +12,11 @@ import httpx
 import pytest
 
 from bot.sim.people import ANN, APPROVALS_CHANNEL, MAX, MIA, SAM, SUPPORT_CHANNEL, Person
-from bot.sim.slack import FAKE_BOT_TOKEN, FAKE_SIGNING_SECRET, FakeSlack
+from bot.sim.slack import FAKE_SIGNING_SECRET, FakeSlack
 from bot.sim.slack.payloads import block_actions_body, signed_headers, slash_command_body
+from bot.sim.world import free_port, process_env
 from handlers.ids import ActionId
-from tests.app.test_serve_process import free_port, wait_for_line
+from tests.app.test_serve_process import wait_for_line
 from tests.plugins.bot import click_answers
 from tests.plugins.db import _create_pg_database, _drop_pg_database
 from tests.plugins.dexsim import SimHandle
@@ -31,19 +31,10 @@ async def replicas(
 ) -> AsyncIterator[list[str]]:
     """Two ``dexbot serve`` processes (no worker) on one new PostgreSQL database."""
     db_url = await _create_pg_database()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SLACK_", "CLOUDFLARE_", "DEX_", "DATABASE_"))
-    }
-    env.update(
-        SLACK_BOT_TOKEN=FAKE_BOT_TOKEN,
-        SLACK_SIGNING_SECRET=FAKE_SIGNING_SECRET,
-        SLACK_API_URL=fake_slack.api_url,
-        CLOUDFLARE_API_URL=dex_sim.base_url,
-        CLOUDFLARE_API_TOKEN=dex_sim.token,
-        CLOUDFLARE_ACCOUNT_ID=dex_sim.account_id,
-        DATABASE_URL=db_url,
+    env = process_env(
+        dex_sim,
+        fake_slack,
+        db_url,
         DEX_POLICY_FILE=str(POLICY),
         DEX_APPROVAL_CHANNEL=APPROVALS_CHANNEL,
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.sim.slack import FAKE_BOT_TOKEN, FAKE_SIGNING_SECRET, FakeSlack
-from tests.app.test_serve_process import free_port
+from bot.sim.world import free_port
 from tests.plugins.dexsim import SimHandle
 
 DEADLINE_S = 60

@@ -4,23 +4,16 @@ slash command, with the simulator and the fake Slack around it."""
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import sys
 from pathlib import Path
 
 import httpx
 
 from bot.sim.people import SAM, SUPPORT_CHANNEL
-from bot.sim.slack import FAKE_BOT_TOKEN, FAKE_SIGNING_SECRET, FakeSlack
+from bot.sim.slack import FAKE_SIGNING_SECRET, FakeSlack
 from bot.sim.slack.payloads import signed_headers, slash_command_body
+from bot.sim.world import free_port, process_env
 from tests.plugins.dexsim import SimHandle
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def wait_for_line(stream: asyncio.StreamReader, needle: str, deadline: float) -> None:
@@ -35,23 +28,7 @@ async def wait_for_line(stream: asyncio.StreamReader, needle: str, deadline: flo
 
 def serve_env(dex_sim: SimHandle, fake_slack: FakeSlack, tmp_path: Path) -> dict[str, str]:
     """The environment of a `dexbot serve` wired to the stand-ins (nothing of ours leaks in)."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SLACK_", "CLOUDFLARE_", "DEX_", "DATABASE_"))
-    }
-    env.update(
-        SLACK_BOT_TOKEN=FAKE_BOT_TOKEN,
-        SLACK_SIGNING_SECRET=FAKE_SIGNING_SECRET,
-        SLACK_API_URL=fake_slack.api_url,
-        CLOUDFLARE_API_URL=dex_sim.base_url,
-        CLOUDFLARE_API_TOKEN=dex_sim.token,
-        CLOUDFLARE_ACCOUNT_ID=dex_sim.account_id,
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/serve.db",
-        DEX_REQUESTERS="S0SUPPORT",
-        DEX_APPROVERS="S0MANAGER",
-    )
-    return env
+    return process_env(dex_sim, fake_slack, f"sqlite+aiosqlite:///{tmp_path}/serve.db")
 
 
 async def test_serve_starts_and_answers(

@@ -11,7 +11,8 @@ from pathlib import Path
 from bot.runners import run_socket_mode
 from bot.sim.people import MAX
 from bot.sim.slack import FakeSlack
-from tests.app.test_socket_mode import free_port, socket_settings
+from bot.sim.world import free_port
+from tests.app.test_socket_mode import socket_settings
 from tests.plugins.bot import blocks_text
 from tests.plugins.dexsim import SimHandle
 

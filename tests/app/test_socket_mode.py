@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 
@@ -30,15 +29,10 @@ from bot.sim.people import (
 )
 from bot.sim.slack import FAKE_APP_TOKEN, FAKE_BOT_TOKEN, FakeSlack
 from bot.sim.slack.payloads import slash_command_payload
+from bot.sim.world import free_port
 from tests.plugins.dexsim import SimHandle
 
 REFUSAL = "not on dexbot's list"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def slash(fake: FakeSlack, text: str, user: Person) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,6 +28,7 @@ from bot.sim.people import ANN, SUPPORT_CHANNEL
 from bot.sim.slack import FAKE_BOT_TOKEN, FAKE_SIGNING_SECRET, FakeSlack
 from bot.sim.slack.payloads import signed_headers, slash_command_body
 from bot.sim.slack.recorder import Call
+from bot.sim.world import free_port
 from bot.store.db import create_engine, session_factory
 from bot.store.tables import CaptureRequestRow, QuotaReservationRow
 from tests.plugins.dexsim import SimHandle
@@ -37,13 +37,6 @@ REPO = Path(__file__).resolve().parents[2]
 #: The request every test makes (Ann has several devices: name one, so no form opens).
 CAPTURE = f"capture <@{ANN.user_id}> pcap 2m --device ann-macbook --reason VPN"
 METADATA_EVENT = "dexbot_post"
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

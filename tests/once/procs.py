@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,16 +14,10 @@ from pathlib import Path
 import httpx
 
 from bot.sim.slack import FAKE_SIGNING_SECRET
+from bot.sim.world import free_port
 from tests.plugins.bot import BotHarness
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

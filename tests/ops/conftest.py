@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ from bot.metrics import Metrics
 from bot.runners import instrument
 from bot.sim.slack import FakeSlack
 from bot.sim.world import Cloudflare, LocalBot, local_settings
+from bot.sim.world import process_env as world_env
 from bot.web import build_web_app
 from tests.plugins.bot import BotHarness
 from tests.plugins.dexsim import SimHandle
@@ -107,36 +106,9 @@ async def metered(
             await local.stop()
 
 
-def free_port() -> int:
-    """A TCP port free right now on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def process_env(sim: SimHandle, fake: FakeSlack, db_url: str, **extra: str) -> dict[str, str]:
-    """The environment of a real ``python -m bot …`` process wired to the stand-ins."""
-    from bot.sim.slack import FAKE_BOT_TOKEN, FAKE_SIGNING_SECRET
-
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SLACK_", "CLOUDFLARE_", "DEX_", "DATABASE_", "DEXBOT_", "WORKER_"))
-    }
-    env.update(
-        SLACK_BOT_TOKEN=FAKE_BOT_TOKEN,
-        SLACK_SIGNING_SECRET=FAKE_SIGNING_SECRET,
-        SLACK_API_URL=fake.api_url,
-        CLOUDFLARE_API_URL=sim.base_url,
-        CLOUDFLARE_API_TOKEN=sim.token,
-        CLOUDFLARE_ACCOUNT_ID=sim.account_id,
-        DATABASE_URL=db_url,
-        DEX_REQUESTERS="S0SUPPORT",
-        DEX_APPROVERS="S0MANAGER",
-        DEX_POLL_INTERVAL_SECONDS="1",
-    )
-    env.update(extra)
-    return env
+    """``bot.sim.world.process_env`` with a one-second poll, for the runner tests."""
+    return world_env(sim, fake, db_url, **{"DEX_POLL_INTERVAL_SECONDS": "1", **extra})
 
 
 async def wait_until(check: Any, deadline: float = 20.0) -> Any:

@@ -14,8 +14,9 @@ import httpx
 from bot.runners import run_socket_mode
 from bot.sim.people import SAM
 from bot.sim.slack import FakeSlack
+from bot.sim.world import free_port
 from tests.app.test_socket_mode import slash, socket_settings
-from tests.ops.conftest import Scrape, free_port, process_env, scrape, wait_until
+from tests.ops.conftest import Scrape, process_env, scrape, wait_until
 from tests.plugins.dexsim import SimHandle
 
 
