@@ -390,7 +390,7 @@ class Deliverer:
             return {"ts": req.card_ts, "recovered": True}
         if req.state is RequestState.CANCELLED:
             return {"skipped": "cancelled"}
-        channel = self.ctx.settings.dex_approval_channel or req.channel_id
+        channel = self.approval_channel or req.channel_id
         channel, ts = await self._post_top(item, req, channel, await self._card(req))
         await self.ctx.requests.set_messages(req.id, card_channel=channel, card_ts=ts)
         await self._refresh(req, EffectKind.EDIT_CARD, channel, ts)
@@ -512,9 +512,7 @@ class Deliverer:
         return str(resp.get("permalink") or "") or None
 
     def _parent(self, req: CaptureRequest) -> RenderedLike:
-        return self.render.parent(
-            req, now=self.ctx.clock(), approval_channel=self.ctx.settings.dex_approval_channel
-        )
+        return self.render.parent(req, now=self.ctx.clock(), approval_channel=self.approval_channel)
 
     async def _card(self, req: CaptureRequest) -> RenderedLike:
         return self.render.card(req, await self._forecast(req), now=self.ctx.clock())

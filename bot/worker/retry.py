@@ -47,7 +47,8 @@ class Decision:
 @dataclass(frozen=True)
 class RetryPolicy:
     """Exponential back-off up to ``cap``, at most ``max_attempts``; permanent Slack errors
-    and errors after the last attempt give up; ``ratelimited`` waits its Retry-After."""
+    and errors after the last attempt give up. A 429 never comes here: Slack did nothing, so
+    the deliverer defers it without an attempt (``bot.worker.pacing``)."""
 
     max_attempts: int = 6
     base_seconds: float = 2.0
@@ -62,10 +63,6 @@ class RetryPolicy:
         if attempts >= self.max_attempts:
             return Decision(reason, None)
         seconds = min(self.cap_seconds, self.base_seconds**attempts)
-        if error == "ratelimited" and isinstance(exc, SlackApiError):
-            after = exc.response.headers.get("Retry-After") if exc.response.headers else None
-            if after and str(after).isdigit():
-                seconds = max(seconds, float(after))
         return Decision(reason, timedelta(seconds=seconds))
 
 

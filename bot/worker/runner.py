@@ -144,6 +144,7 @@ class Worker:
 
     async def deliver_loop(self, stop: asyncio.Event) -> None:
         """Deliver the outbox whenever a row falls due, until ``stop`` is set."""
+        failures = 0
         while not stop.is_set():
             wait = DELIVER_IDLE
             try:
@@ -153,7 +154,10 @@ class Worker:
                 due = await self.svc.outbox.next_due(now)
                 if due is not None:
                     wait = min(DELIVER_IDLE, max(DELIVER_MIN, (due - now).total_seconds()))
-            except Exception:
-                log.exception("outbox delivery failed")
+                failures = 0
+            except Exception:  # the database is away, say: back off rather than log each second
+                failures += 1
+                wait = min(MAX_BACKOFF, DELIVER_IDLE * 2**failures)
+                log.exception("outbox delivery failed (%d in a row)", failures)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=wait)
